@@ -1,0 +1,288 @@
+//! The I/O thread: the only owner of the WebSocket. It waits with poll(2) on the
+//! socket and a wake-up descriptor, writes the frames the sending thread queues,
+//! reads until the socket would block, hands messages to the receiving thread, and
+//! runs the closing handshake. No lock is held around socket I/O, and a blocked
+//! write never stops reads (nor the other way round).
+
+use std::io;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tungstenite::error::{CapacityError, ProtocolError};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Error as WsError, Message, WebSocket};
+
+use crate::error::{MimiError, SessionEnd};
+use crate::handshake::WsStream;
+use crate::log;
+use crate::options::Timeouts;
+use crate::session::{Received, Shared};
+use crate::wake;
+
+/// What the sending thread queues for the wire.
+pub enum Outgoing {
+    Audio(Vec<u8>),
+    RecogBreak,
+}
+
+const RECOG_BREAK: &str = r#"{"command":"recog-break"}"#;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Streaming,
+    /// We sent a close frame and wait for the peer's, until the deadline.
+    Closing {
+        deadline: Instant,
+    },
+    Done,
+}
+
+pub struct IoLoop {
+    ws: WebSocket<WsStream>,
+    outgoing: Receiver<Outgoing>,
+    incoming: Sender<Received>,
+    shared: Arc<Shared>,
+    timeouts: Timeouts,
+    phase: Phase,
+    last_heard: Instant,
+    /// Since when buffered output has been waiting for the socket to take it.
+    write_blocked_since: Option<Instant>,
+}
+
+impl IoLoop {
+    pub fn new(
+        ws: WebSocket<WsStream>,
+        outgoing: Receiver<Outgoing>,
+        incoming: Sender<Received>,
+        shared: Arc<Shared>,
+        timeouts: Timeouts,
+    ) -> IoLoop {
+        IoLoop {
+            ws,
+            outgoing,
+            incoming,
+            shared,
+            timeouts,
+            phase: Phase::Streaming,
+            last_heard: Instant::now(),
+            write_blocked_since: None,
+        }
+    }
+
+    /// Runs until the connection is over, then drops it.
+    pub fn run(mut self) {
+        let socket = self.ws.get_ref().get_ref().raw_fd();
+        while self.phase != Phase::Done {
+            if self.phase == Phase::Streaming && self.shared.stop_requested() {
+                self.start_closing();
+            }
+            if self.phase == Phase::Streaming && self.write_blocked_since.is_none() {
+                self.queue_outgoing();
+            }
+            self.flush();
+            self.read_available();
+            self.check_timers();
+            if self.phase == Phase::Done {
+                break;
+            }
+
+            let want_write = self.write_blocked_since.is_some();
+            wake::wait(socket, want_write, &self.shared.wake, self.next_timer());
+        }
+        log::debug!("connection closed");
+    }
+
+    /// Moves queued frames into tungstenite's buffer until it would block.
+    fn queue_outgoing(&mut self) {
+        loop {
+            let message = match self.outgoing.try_recv() {
+                Ok(Outgoing::Audio(bytes)) => Message::Binary(bytes.into()),
+                Ok(Outgoing::RecogBreak) => {
+                    log::debug!("sending recog-break");
+                    Message::text(RECOG_BREAK)
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+            };
+            match self.ws.write(message) {
+                Ok(()) => {}
+                // The frame is buffered; the rest waits until the socket drains.
+                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.write_blocked_since.get_or_insert_with(Instant::now);
+                    return;
+                }
+                Err(e) => return self.fail_stream(e),
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        match self.ws.flush() {
+            Ok(()) => self.write_blocked_since = None,
+            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.write_blocked_since.get_or_insert_with(Instant::now);
+            }
+            Err(e) => self.fail_stream(e),
+        }
+    }
+
+    /// Reads every message available now: TLS and tungstenite buffer data that
+    /// poll(2) cannot see, so stopping early could strand a message.
+    fn read_available(&mut self) {
+        while self.phase != Phase::Done {
+            match self.ws.read() {
+                Ok(message) => {
+                    self.last_heard = Instant::now();
+                    self.on_message(message);
+                }
+                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
+                    self.phase = Phase::Done;
+                }
+                Err(e) => self.fail_stream(e),
+            }
+        }
+    }
+
+    fn on_message(&mut self, message: Message) {
+        match message {
+            Message::Text(text) if text.is_empty() => self.fail_now(MimiError::EmptyTextMessage),
+            Message::Binary(bytes) if bytes.is_empty() => {
+                self.fail_now(MimiError::EmptyBinaryMessage)
+            }
+            Message::Text(text) => {
+                log::trace!("received a text message of {} bytes", text.len());
+                let _ = self.incoming.send(Received::Text(text.to_string()));
+            }
+            Message::Binary(bytes) => {
+                log::trace!("received a binary message of {} bytes", bytes.len());
+                let _ = self.incoming.send(Received::Binary(bytes.to_vec()));
+            }
+            // tungstenite queues the pong itself; the next flush sends it.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+            Message::Close(frame) => self.on_close(frame),
+        }
+    }
+
+    fn on_close(&mut self, frame: Option<CloseFrame>) {
+        if let Phase::Closing { .. } = self.phase {
+            // The peer answered our close: the handshake is complete.
+            self.phase = Phase::Done;
+            return;
+        }
+
+        match frame {
+            None => {
+                log::warning!("server closed without a status");
+                self.shared.fail(MimiError::CloseWithoutStatus.into());
+            }
+            Some(CloseFrame {
+                code: CloseCode::Normal,
+                ..
+            }) => {
+                log::info!("server closed the session normally");
+            }
+            Some(CloseFrame { code, reason }) => {
+                log::warning!("server closed with status {code}: {reason}");
+                self.shared.fail(SessionEnd::ServerClose(u16::from(code)));
+            }
+        }
+
+        // tungstenite has queued our reply; send it if the socket takes it now.
+        let _ = self.ws.flush();
+        self.phase = Phase::Done;
+    }
+
+    /// Starts the closing handshake: status 1000 for a local stop, whatever the cause.
+    fn start_closing(&mut self) {
+        let deadline = Instant::now() + self.timeouts.close;
+        match self.ws.close(None) {
+            Ok(()) => self.phase = Phase::Closing { deadline },
+            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.phase = Phase::Closing { deadline };
+            }
+            Err(_) => self.phase = Phase::Done,
+        }
+    }
+
+    fn check_timers(&mut self) {
+        let now = Instant::now();
+        match self.phase {
+            Phase::Streaming if now >= self.last_heard + self.timeouts.receive => {
+                log::error!("no message from the server for {:?}", self.timeouts.receive);
+                self.shared.fail(MimiError::ReceiveTimeout.into());
+                self.start_closing();
+            }
+            Phase::Closing { deadline } if now >= deadline => {
+                log::debug!("the peer did not complete the closing handshake in time");
+                self.phase = Phase::Done;
+            }
+            _ => {}
+        }
+
+        if let Some(since) = self.write_blocked_since {
+            if now >= since + self.timeouts.send && self.phase != Phase::Done {
+                log::error!("sending has been blocked for {:?}", self.timeouts.send);
+                self.fail_now(MimiError::StreamNetwork);
+            }
+        }
+    }
+
+    /// How long poll(2) may wait before a timer is due.
+    fn next_timer(&self) -> Duration {
+        let now = Instant::now();
+        let mut due = match self.phase {
+            Phase::Closing { deadline } => deadline,
+            _ => self.last_heard + self.timeouts.receive,
+        };
+        if let Some(since) = self.write_blocked_since {
+            due = due.min(since + self.timeouts.send);
+        }
+        due.saturating_duration_since(now)
+    }
+
+    /// A failure that leaves nothing to say to the peer: record it and drop the line.
+    fn fail_now(&mut self, error: MimiError) {
+        if self.phase == Phase::Streaming {
+            self.shared.fail(error.into());
+        }
+        self.phase = Phase::Done;
+    }
+
+    fn fail_stream(&mut self, error: WsError) {
+        if self.phase != Phase::Streaming {
+            // Whatever goes wrong while closing only ends the wait for the peer.
+            self.phase = Phase::Done;
+            return;
+        }
+        let mapped = classify(&error, self.ws.get_ref().mid_frame());
+        log::error!("connection failed: {error} (error {})", mapped.code());
+        self.fail_now(mapped);
+    }
+}
+
+/// Maps a failure of an open connection to SPEC §5.
+fn classify(error: &WsError, mid_frame: bool) -> MimiError {
+    match error {
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) if mid_frame => {
+            MimiError::TruncatedFrame
+        }
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => MimiError::ConnectionLost,
+        WsError::Protocol(_) | WsError::Utf8(_) => MimiError::Protocol,
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => MimiError::MessageTooLarge,
+        WsError::Capacity(_) => MimiError::MessageTooLarge,
+        WsError::Io(e) => match e.kind() {
+            io::ErrorKind::UnexpectedEof if mid_frame => MimiError::TruncatedFrame,
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof => MimiError::ConnectionLost,
+            _ => MimiError::StreamNetwork,
+        },
+        _ => MimiError::Network,
+    }
+}

@@ -1,0 +1,410 @@
+//! The session engine: one connection, its three threads and the state the C
+//! accessors read. Safe Rust throughout; the C layer adapts callbacks to the
+//! [`AudioSource`] and [`ResultSink`] traits.
+//!
+//! Threads per started session:
+//! - sending: calls the audio source, encodes, queues frames for the I/O thread;
+//! - I/O: owns the WebSocket (see `io_loop`);
+//! - receiving: hands each complete message to the result sink.
+//!
+//! The user's callbacks never run on the I/O thread, so a blocked callback stops
+//! neither the socket nor `mimi_close`'s closing handshake.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{JoinHandle, Thread, ThreadId};
+use std::time::Duration;
+
+use tungstenite::WebSocket;
+
+use crate::encoder::Encoder;
+use crate::error::{MimiError, SessionEnd};
+use crate::handshake::{self, WsStream};
+use crate::io_loop::{IoLoop, Outgoing};
+use crate::log;
+use crate::options::{OpenOptions, Timeouts, CHUNK_SIZE};
+use crate::wake::Wake;
+
+/// What one call of the audio source produced (SPEC §3, `txfunc`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxChunk {
+    pub len: usize,
+    pub recog_break: bool,
+    pub error: i32,
+}
+
+/// Supplies audio; called repeatedly on the sending thread.
+pub trait AudioSource: Send {
+    /// Fills the front of `buffer` (CHUNK_SIZE bytes) and says how much it wrote.
+    fn fill(&mut self, buffer: &mut [u8]) -> TxChunk;
+}
+
+/// A complete message from the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// Takes results; called on the receiving thread. Returns non-zero to end the
+/// session with that number.
+pub trait ResultSink: Send {
+    fn deliver(&mut self, message: &Received) -> i32;
+}
+
+/// How long the sending thread rests after an empty, non-final chunk.
+const EMPTY_CHUNK_PAUSE: Duration = Duration::from_millis(10);
+
+/// Frames queued between the sending and I/O threads before the sender waits.
+const OUTGOING_QUEUE: usize = 4;
+
+/// What the C accessors read, shared by the handle and the session's threads.
+pub struct Shared {
+    started: AtomicBool,
+    sending: AtomicBool,
+    receiving: AtomicBool,
+    /// The first error that ended the session; 0 while there is none.
+    error: AtomicI32,
+    /// The session must end: close was called, a callback failed, or the line is gone.
+    stop: AtomicBool,
+    /// `mimi_close` was called: results still queued are dropped, not delivered.
+    closing: AtomicBool,
+    pub(crate) wake: Wake,
+    sender: OnceLock<Thread>,
+    thread_ids: Mutex<Vec<ThreadId>>,
+}
+
+impl Shared {
+    /// Records `end` unless an earlier error is already there; the first one wins,
+    /// since later ones are its consequences.
+    pub fn fail(&self, end: SessionEnd) {
+        let code = end.code();
+        if code != 0 {
+            let _ = self
+                .error
+                .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+        }
+    }
+
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.signal();
+        if let Some(sender) = self.sender.get() {
+            sender.unpark();
+        }
+    }
+
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// The stream states of SPEC §2, as `MIMIIO_STREAM_STATE` numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamState {
+    Wait = 0,
+    Closed = 1,
+    Both = 2,
+    Send = 3,
+    Recv = 4,
+}
+
+/// Parts that exist between `open` and `start`.
+struct Unstarted {
+    ws: WebSocket<WsStream>,
+    encoder: Encoder,
+    source: Option<Box<dyn AudioSource>>,
+    sink: Option<Box<dyn ResultSink>>,
+}
+
+pub struct Session {
+    shared: Arc<Shared>,
+    timeouts: Timeouts,
+    unstarted: Mutex<Option<Unstarted>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Session {
+    /// Connects and upgrades; blocks until the connection is ready or has failed.
+    pub fn open(
+        opts: &OpenOptions,
+        source: Option<Box<dyn AudioSource>>,
+        sink: Option<Box<dyn ResultSink>>,
+    ) -> Result<Session, MimiError> {
+        let encoder = Encoder::new(&opts.audio)?;
+        let wake = Wake::new().map_err(|_| MimiError::Internal)?;
+        let ws = handshake::open(opts)?;
+
+        let shared = Shared {
+            started: AtomicBool::new(false),
+            sending: AtomicBool::new(false),
+            receiving: AtomicBool::new(false),
+            error: AtomicI32::new(0),
+            stop: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            wake,
+            sender: OnceLock::new(),
+            thread_ids: Mutex::new(Vec::new()),
+        };
+        Ok(Session {
+            shared: Arc::new(shared),
+            timeouts: opts.timeouts,
+            unstarted: Mutex::new(Some(Unstarted {
+                ws,
+                encoder,
+                source,
+                sink,
+            })),
+            threads: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Starts the three threads. 901/902 when a callback is missing, 905 when
+    /// already started or a thread cannot be created.
+    pub fn start(&self) -> Result<(), MimiError> {
+        let mut unstarted = lock(&self.unstarted);
+        let parts = unstarted.as_mut().ok_or(MimiError::StartFailed)?;
+        if parts.source.is_none() {
+            return Err(MimiError::NoTxFunc);
+        }
+        if parts.sink.is_none() {
+            return Err(MimiError::NoRxFunc);
+        }
+        let Unstarted {
+            ws,
+            encoder,
+            source,
+            sink,
+        } = unstarted.take().expect("checked above");
+        let (source, sink) = (source.expect("checked above"), sink.expect("checked above"));
+
+        let shared = &self.shared;
+        shared.sending.store(true, Ordering::SeqCst);
+        shared.receiving.store(true, Ordering::SeqCst);
+        shared.started.store(true, Ordering::SeqCst);
+
+        let (outgoing_tx, outgoing_rx) = mpsc::sync_channel(OUTGOING_QUEUE);
+        let (incoming_tx, incoming_rx) = mpsc::channel();
+        let io = IoLoop::new(
+            ws,
+            outgoing_rx,
+            incoming_tx,
+            Arc::clone(shared),
+            self.timeouts,
+        );
+
+        let mut threads = lock(&self.threads);
+        let spawned = spawn(&mut threads, shared, "mimiio-recv", {
+            let shared = Arc::clone(shared);
+            move || receive_loop(sink, incoming_rx, &shared)
+        })
+        .and_then(|()| {
+            spawn(&mut threads, shared, "mimiio-io", {
+                let shared = Arc::clone(shared);
+                move || {
+                    io.run();
+                    // The line is gone: the sender must not call txfunc again.
+                    shared.request_stop();
+                }
+            })
+        })
+        .and_then(|()| {
+            spawn(&mut threads, shared, "mimiio-send", {
+                let shared = Arc::clone(shared);
+                move || send_loop(source, encoder, outgoing_tx, &shared)
+            })
+        });
+
+        if spawned.is_err() {
+            log::error!("cannot create the session's threads");
+            shared.sending.store(false, Ordering::SeqCst);
+            shared.request_stop();
+            return Err(MimiError::StartFailed);
+        }
+        if let Some(sender) = threads.last() {
+            let _ = shared.sender.set(sender.thread().clone());
+        }
+        Ok(())
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.shared.sending.load(Ordering::SeqCst) || self.shared.receiving.load(Ordering::SeqCst)
+    }
+
+    pub fn stream_state(&self) -> StreamState {
+        if !self.shared.started.load(Ordering::SeqCst) {
+            return StreamState::Wait;
+        }
+        let sending = self.shared.sending.load(Ordering::SeqCst);
+        let receiving = self.shared.receiving.load(Ordering::SeqCst);
+        match (sending, receiving) {
+            (true, true) => StreamState::Both,
+            (true, false) => StreamState::Send,
+            (false, true) => StreamState::Recv,
+            (false, false) => StreamState::Closed,
+        }
+    }
+
+    pub fn error(&self) -> i32 {
+        self.shared.error.load(Ordering::SeqCst)
+    }
+
+    /// True when called from one of this session's own threads (a callback).
+    pub fn on_own_thread(&self) -> bool {
+        let me = std::thread::current().id();
+        lock(&self.shared.thread_ids).contains(&me)
+    }
+
+    /// Ends the connection and waits for the session's threads. Called from one of
+    /// those threads (inside a callback), it only asks them to stop and returns;
+    /// the last of them frees the session.
+    pub fn close(self) {
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.shared.request_stop();
+
+        if let Some(parts) = lock(&self.unstarted).take() {
+            close_unstarted(parts.ws, Arc::clone(&self.shared), self.timeouts);
+        }
+
+        if self.on_own_thread() {
+            // Joining ourselves would deadlock: a helper thread waits instead.
+            let reaper = std::thread::Builder::new().name("mimiio-close".into());
+            let _ = reaper.spawn(move || self.join_threads());
+        } else {
+            self.join_threads();
+        }
+    }
+
+    fn join_threads(&self) {
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
+            if thread.join().is_err() {
+                // A panic inside the library: the session ends as an internal error.
+                self.shared.fail(MimiError::Internal.into());
+            }
+        }
+    }
+}
+
+/// Runs the closing handshake on a connection that never started streaming.
+fn close_unstarted(ws: WebSocket<WsStream>, shared: Arc<Shared>, timeouts: Timeouts) {
+    let (_, outgoing_rx) = mpsc::sync_channel(0);
+    let (incoming_tx, _) = mpsc::channel();
+    IoLoop::new(ws, outgoing_rx, incoming_tx, shared, timeouts).run();
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind; go on.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn spawn(
+    threads: &mut Vec<JoinHandle<()>>,
+    shared: &Shared,
+    name: &str,
+    body: impl FnOnce() + Send + 'static,
+) -> std::io::Result<()> {
+    let handle = std::thread::Builder::new().name(name.into()).spawn(body)?;
+    lock(&shared.thread_ids).push(handle.thread().id());
+    threads.push(handle);
+    Ok(())
+}
+
+/// The sending thread: calls the source until recog-break, an error or a stop.
+fn send_loop(
+    mut source: Box<dyn AudioSource>,
+    mut encoder: Encoder,
+    outgoing: SyncSender<Outgoing>,
+    shared: &Shared,
+) {
+    let mut buffer = vec![0u8; CHUNK_SIZE];
+    let mut frame = Vec::new();
+
+    let result = loop {
+        if shared.stop_requested() {
+            break Ok(());
+        }
+        let chunk = source.fill(&mut buffer);
+        if chunk.error != 0 {
+            log::info!("txfunc ended the session with error {}", chunk.error);
+            break Err(SessionEnd::Callback(chunk.error));
+        }
+        if chunk.len > CHUNK_SIZE {
+            log::error!(
+                "txfunc set len {} above the chunk limit {CHUNK_SIZE}",
+                chunk.len
+            );
+            break Err(MimiError::ChunkTooLarge.into());
+        }
+        if shared.stop_requested() {
+            break Ok(());
+        }
+
+        let encoded = encoder
+            .encode(&buffer[..chunk.len], &mut frame)
+            .and_then(|()| {
+                if chunk.recog_break {
+                    encoder.finish(&mut frame)
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = encoded {
+            break Err(e.into());
+        }
+
+        if !frame.is_empty()
+            && !queue(
+                &outgoing,
+                shared,
+                Outgoing::Audio(std::mem::take(&mut frame)),
+            )
+        {
+            break Ok(());
+        }
+        if chunk.recog_break {
+            queue(&outgoing, shared, Outgoing::RecogBreak);
+            log::debug!("recog-break queued; sending is over");
+            break Ok(());
+        }
+        if chunk.len == 0 {
+            std::thread::park_timeout(EMPTY_CHUNK_PAUSE);
+        }
+    };
+
+    if let Err(end) = result {
+        shared.fail(end);
+        shared.request_stop();
+    }
+    drop(outgoing);
+    shared.sending.store(false, Ordering::SeqCst);
+    shared.wake.signal();
+}
+
+/// Queues one item for the I/O thread; false once the connection is gone.
+fn queue(outgoing: &SyncSender<Outgoing>, shared: &Shared, item: Outgoing) -> bool {
+    let sent = outgoing.send(item).is_ok();
+    shared.wake.signal();
+    sent
+}
+
+/// The receiving thread: delivers messages until the I/O thread is done.
+fn receive_loop(mut sink: Box<dyn ResultSink>, incoming: Receiver<Received>, shared: &Shared) {
+    let mut failed = false;
+    for message in incoming {
+        if failed || shared.closing.load(Ordering::SeqCst) {
+            continue;
+        }
+        let error = sink.deliver(&message);
+        if error != 0 {
+            log::info!("rxfunc ended the session with error {error}");
+            shared.fail(SessionEnd::Callback(error));
+            shared.request_stop();
+            failed = true;
+        }
+    }
+    shared.receiving.store(false, Ordering::SeqCst);
+}

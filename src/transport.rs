@@ -1,0 +1,135 @@
+//! The byte stream under the WebSocket: name resolution and TCP connect with a
+//! deadline, classified by phase (701 resolve, 703 timeout, 704 unreachable), and
+//! the stream type the session owns.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use crate::error::MimiError;
+use crate::log;
+
+/// The connection as the WebSocket layer sees it.
+pub enum Transport {
+    Plain(TcpStream),
+}
+
+impl Transport {
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(tcp) => tcp,
+        }
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.tcp().as_raw_fd()
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(tcp) => tcp.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(tcp) => tcp.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(tcp) => tcp.flush(),
+        }
+    }
+}
+
+/// Time left before `deadline`, or `None` once it has passed.
+pub fn remaining(deadline: Instant) -> Option<std::time::Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+}
+
+/// Resolves `host`. An address literal needs no lookup; a name is looked up on a
+/// helper thread because getaddrinfo has no timeout of its own.
+fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, MimiError> {
+    let literal = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = literal.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+
+    let (tx, rx) = mpsc::channel();
+    let name = host.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("mimiio-resolve".into())
+        .spawn(move || {
+            let _ = tx.send(
+                (name.as_str(), port)
+                    .to_socket_addrs()
+                    .map(|a| a.collect::<Vec<_>>()),
+            );
+        });
+    if spawned.is_err() {
+        return Err(MimiError::Internal);
+    }
+
+    let wait = remaining(deadline).ok_or(MimiError::Resolve)?;
+    match rx.recv_timeout(wait) {
+        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
+        Ok(Ok(_)) => Err(MimiError::Resolve),
+        Ok(Err(e)) => {
+            log::warning!("cannot resolve {host}: {e}");
+            Err(MimiError::Resolve)
+        }
+        Err(_) => {
+            log::warning!("resolving {host} timed out");
+            Err(MimiError::Resolve)
+        }
+    }
+}
+
+/// Resolves and connects, trying each address with what is left of the deadline.
+pub fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, MimiError> {
+    let addrs = resolve(host, port, deadline)?;
+
+    let mut timed_out = false;
+    for addr in addrs {
+        let Some(wait) = remaining(deadline) else {
+            timed_out = true;
+            break;
+        };
+        match TcpStream::connect_timeout(&addr, wait) {
+            Ok(tcp) => {
+                // Audio chunks and results are latency-sensitive; no Nagle delay.
+                let _ = tcp.set_nodelay(true);
+                log::debug!("connected to {addr}");
+                return Ok(tcp);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                log::warning!("connecting to {addr} timed out");
+                timed_out = true;
+            }
+            Err(e) => log::warning!("cannot connect to {addr}: {e}"),
+        }
+    }
+    Err(if timed_out {
+        MimiError::ConnectTimeout
+    } else {
+        MimiError::Unreachable
+    })
+}
