@@ -203,6 +203,10 @@ impl Session {
             spawn(&mut threads, shared, "mimiio-io", {
                 let shared = Arc::clone(shared);
                 move || {
+                    let _guard = SideGuard {
+                        shared: &shared,
+                        running: None,
+                    };
                     io.run();
                     // The line is gone: the sender must not call txfunc again.
                     shared.request_stop();
@@ -294,6 +298,28 @@ fn close_unstarted(ws: WebSocket<WsStream>, shared: Arc<Shared>, timeouts: Timeo
     IoLoop::new(ws, outgoing_rx, incoming_tx, shared, timeouts).run();
 }
 
+/// Ends one side of a session when its thread ends, however it ends: a panic in
+/// the library becomes error 101 and stops the session instead of leaving
+/// `mimi_is_active` true forever.
+struct SideGuard<'a> {
+    shared: &'a Shared,
+    /// The side's running flag (`sending` or `receiving`), if it has one.
+    running: Option<&'a AtomicBool>,
+}
+
+impl Drop for SideGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.shared.fail(MimiError::Internal.into());
+            self.shared.request_stop();
+        }
+        if let Some(running) = self.running {
+            running.store(false, Ordering::SeqCst);
+        }
+        self.shared.wake.signal();
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind; go on.
     mutex
@@ -320,6 +346,10 @@ fn send_loop(
     outgoing: SyncSender<Outgoing>,
     shared: &Shared,
 ) {
+    let _guard = SideGuard {
+        shared,
+        running: Some(&shared.sending),
+    };
     let mut buffer = vec![0u8; CHUNK_SIZE];
     let mut frame = Vec::new();
 
@@ -379,9 +409,9 @@ fn send_loop(
         shared.fail(end);
         shared.request_stop();
     }
+    // Dropping the queue before the guard clears `sending` tells the I/O thread
+    // that nothing more will come.
     drop(outgoing);
-    shared.sending.store(false, Ordering::SeqCst);
-    shared.wake.signal();
 }
 
 /// Queues one item for the I/O thread; false once the connection is gone.
@@ -393,6 +423,10 @@ fn queue(outgoing: &SyncSender<Outgoing>, shared: &Shared, item: Outgoing) -> bo
 
 /// The receiving thread: delivers messages until the I/O thread is done.
 fn receive_loop(mut sink: Box<dyn ResultSink>, incoming: Receiver<Received>, shared: &Shared) {
+    let _guard = SideGuard {
+        shared,
+        running: Some(&shared.receiving),
+    };
     let mut failed = false;
     for message in incoming {
         if failed || shared.closing.load(Ordering::SeqCst) {
@@ -406,5 +440,4 @@ fn receive_loop(mut sink: Box<dyn ResultSink>, incoming: Receiver<Received>, sha
             failed = true;
         }
     }
-    shared.receiving.store(false, Ordering::SeqCst);
 }
