@@ -15,6 +15,7 @@ use crate::error::MimiError;
 use crate::frame_tracker::Tracked;
 use crate::log;
 use crate::options::{OpenOptions, MAX_MESSAGE_SIZE};
+use crate::tls;
 use crate::transport::{self, Transport};
 
 /// The stream a session's WebSocket runs on.
@@ -76,7 +77,6 @@ pub fn open(opts: &OpenOptions) -> Result<WebSocket<WsStream>, MimiError> {
     // A second handle on the same socket, to move its timeouts along with the deadline
     // while tungstenite owns the stream.
     let control = tcp.try_clone().map_err(|_| MimiError::Internal)?;
-    let stream = Tracked::new(Transport::Plain(tcp));
 
     let set_timeouts = |deadline: Instant| -> Result<(), MimiError> {
         let wait = transport::remaining(deadline).ok_or(MimiError::ConnectTimeout)?;
@@ -88,6 +88,19 @@ pub fn open(opts: &OpenOptions) -> Result<WebSocket<WsStream>, MimiError> {
             .map_err(|_| MimiError::Network)
     };
     set_timeouts(deadline)?;
+
+    // The TLS handshake is ours, with the deadline, before tungstenite sees the
+    // stream (tungstenite's own TLS wrapping panics on a timeout, #450).
+    let transport = match &opts.access_token {
+        Some(_) => Transport::Tls(Box::new(tls::handshake(
+            &opts.host,
+            tcp,
+            deadline,
+            set_timeouts,
+        )?)),
+        None => Transport::Plain(tcp),
+    };
+    let stream = Tracked::new(transport);
 
     let mut attempt = tungstenite::client::client_with_config(request, stream, Some(config()));
     loop {

@@ -3,7 +3,7 @@
 //! safe Rust that knows nothing of C.
 //!
 //! - [`options`]: what `mimi_open` is asked for, validated; timeouts.
-//! - [`transport`], [`handshake`]: TCP connect and WebSocket upgrade.
+//! - [`transport`], [`tls`], [`handshake`]: TCP connect, TLS and WebSocket upgrade.
 //! - [`session`], [`io_loop`]: the running session and its threads.
 //! - [`encoder`]: PCM pass-through and libFLAC encoding.
 //! - [`error`]: the error table; [`log`]: syslog.
@@ -17,5 +17,6 @@ pub mod io_loop;
 pub mod log;
 pub mod options;
 pub mod session;
+pub mod tls;
 pub mod transport;
 pub mod wake;

@@ -8,18 +8,22 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::mpsc;
 use std::time::Instant;
 
+use openssl::ssl::SslStream;
+
 use crate::error::MimiError;
 use crate::log;
 
 /// The connection as the WebSocket layer sees it.
 pub enum Transport {
     Plain(TcpStream),
+    Tls(Box<SslStream<TcpStream>>),
 }
 
 impl Transport {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Transport::Plain(tcp) => tcp,
+            Transport::Tls(tls) => tls.get_ref(),
         }
     }
 
@@ -32,6 +36,7 @@ impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(tcp) => tcp.read(buf),
+            Transport::Tls(tls) => tls.read(buf),
         }
     }
 }
@@ -40,12 +45,14 @@ impl Write for Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(tcp) => tcp.write(buf),
+            Transport::Tls(tls) => tls.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Transport::Plain(tcp) => tcp.flush(),
+            Transport::Tls(tls) => tls.flush(),
         }
     }
 }
