@@ -82,6 +82,7 @@ pub fn run(tcp: TcpStream, config: &Config, id: &str) -> SessionLog {
             return log;
         }
     };
+    log.format = verdict.format;
     if let Some(fault) = config.fault.filter(|f| f.after_upgrade()) {
         let end = faults::after_upgrade(fault, &mut ws, config.hold);
         log.finish(&end.end, Some(end.detail));
@@ -94,7 +95,6 @@ pub fn run(tcp: TcpStream, config: &Config, id: &str) -> SessionLog {
         );
         return log;
     };
-    log.format = Some(format);
     let input = match AudioInput::new(format, config.save_audio.is_some()) {
         Ok(input) => input,
         Err(e) => {

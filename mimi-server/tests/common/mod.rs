@@ -115,6 +115,8 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Shown by the test harness only when the test fails.
+        println!("--- mimi-server stderr ---\n{}", self.stderr());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
