@@ -54,7 +54,7 @@ pub trait ResultSink: Send {
 }
 
 /// How long the sending thread rests after an empty, non-final chunk.
-const EMPTY_CHUNK_PAUSE: Duration = Duration::from_millis(10);
+const EMPTY_CHUNK_PAUSE: Duration = Duration::from_millis(15);
 
 /// Frames queued between the sending and I/O threads before the sender waits.
 const OUTGOING_QUEUE: usize = 4;
