@@ -56,7 +56,7 @@ impl FlacDecoder {
     ) -> Result<Self, DecodeError> {
         let (input_tx, input_rx) = mpsc::channel();
         let (event_tx, event_rx) = mpsc::channel();
-        let state = Box::new(DecoderState {
+        let state = DecoderState {
             input: input_rx,
             chunk: Vec::new(),
             pos: 0,
@@ -65,7 +65,7 @@ impl FlacDecoder {
             stats,
             failure: None,
             scratch: Vec::new(),
-        });
+        };
         let thread = thread::Builder::new()
             .name("flac-decoder".into())
             .spawn(move || {
@@ -191,9 +191,9 @@ impl DecoderState {
     }
 }
 
-fn run_decoder(mut state: Box<DecoderState>) -> Result<(), DecodeError> {
+fn run_decoder(mut state: DecoderState) -> Result<(), DecodeError> {
     // SAFETY: the decoder is created, used and deleted on this thread only, and
-    // `state` outlives every callback because it is dropped after `delete`.
+    // `state` stays in place on this stack frame until after `delete`.
     unsafe {
         let decoder = flac::FLAC__stream_decoder_new();
         if decoder.is_null() {
@@ -201,7 +201,7 @@ fn run_decoder(mut state: Box<DecoderState>) -> Result<(), DecodeError> {
                 "cannot allocate libFLAC decoder".into(),
             ));
         }
-        let client = &mut *state as *mut DecoderState as *mut c_void;
+        let client = &mut state as *mut DecoderState as *mut c_void;
         let init = flac::FLAC__stream_decoder_init_stream(
             decoder,
             Some(read_cb),

@@ -29,6 +29,7 @@ const WRITE_LIMIT: Duration = Duration::from_secs(30);
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// Serves one connection; returns the facts for its log line.
+#[allow(clippy::result_large_err)] // the upgrade callback's type is fixed by tungstenite
 pub fn run(tcp: TcpStream, config: &Config, id: &str) -> SessionLog {
     let peer = tcp
         .peer_addr()

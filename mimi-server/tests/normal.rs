@@ -25,9 +25,7 @@ fn bad_content_types_get_400() {
         Some("audio/x-pcm;bit=16;rate=16000"),
         Some("audio/x-flac;bit=16;rate=16000;channels=9"),
     ] {
-        let err = connect(server.port, ct, &[])
-            .err()
-            .expect("upgrade must fail");
+        let err = connect(server.port, ct, &[]).expect_err("upgrade must fail");
         assert_eq!(status_of(&err), 400, "{ct:?}");
     }
     let line = server.wait_log("end=http-400");

@@ -162,9 +162,7 @@ fn missing_or_wrong_token_gets_401() {
         Some(TOKEN),
         Some("Basic abc"),
     ] {
-        let err = wss_connect(server.port, &cert.cert(), auth)
-            .err()
-            .expect("must be refused");
+        let err = wss_connect(server.port, &cert.cert(), auth).expect_err("must be refused");
         assert_eq!(status_of(&err), 401, "{auth:?}");
     }
     // Without TLS the token check works the same.
@@ -205,9 +203,7 @@ fn plain_client_on_tls_port_is_dropped() {
 #[test]
 fn tls_close_in_handshake_mode() {
     let server = Server::start(&["--fault", "tls-close-in-handshake"]);
-    let err = tls_stream(server.port, None)
-        .err()
-        .expect("handshake must fail");
+    let err = tls_stream(server.port, None).expect_err("handshake must fail");
     assert!(!err.is_empty());
     let line = server.wait_log("end=fault-tls-close-in-handshake");
     assert!(line.contains("bytes of ClientHello"), "{line}");
