@@ -101,7 +101,9 @@ fn flac_session_decodes_bit_exactly() {
     let flac_bytes = encode_flac(&samples, 2, 16000, 16);
     let ct = "audio/x-flac;bit=16;rate=16000;channels=2";
     let mut ws = connect(server.port, Some(ct), &[]).unwrap();
-    for chunk in flac_bytes.chunks(1000) {
+    // Tiny pieces first (the stream header split mid-block), then larger ones.
+    let (head, rest) = flac_bytes.split_at(120);
+    for chunk in head.chunks(3).chain(rest.chunks(1000)) {
         ws.send(Message::binary(chunk.to_vec())).unwrap();
     }
     ws.send(recog_break()).unwrap();
