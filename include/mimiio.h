@@ -162,6 +162,10 @@ extern "C" {
  *
  * Errors: 501, 601-605, 701, 703, 704, 705, 799, 801, 803, 805, 806, 101.
  * Thread-safe: any number of connections may be opened from any threads.
+ *
+ * # Safety
+ * Non-NULL strings must be NUL-terminated; `extra_request_headers` must point to
+ * `custom_request_headers_len` elements; `errorno`, if not NULL, to a writable int.
  */
 MIMI_IO *mimi_open(const char *mimi_host,
                    int mimi_port,
@@ -184,6 +188,9 @@ MIMI_IO *mimi_open(const char *mimi_host,
  *
  * Returns 0, or 901 (no txfunc), 902 (no rxfunc; 901 wins if both are missing),
  * 905 (NULL handle, already started, or threads could not be created).
+ *
+ * # Safety
+ * `mio` is NULL or a handle from `mimi_open` not yet closed.
  */
 int mimi_start(MIMI_IO *mio);
 
@@ -191,6 +198,9 @@ int mimi_start(MIMI_IO *mio);
  * True from a successful `mimi_start` until both sending and receiving have
  * finished; false for NULL. When it turns false, `mimi_error` already holds the
  * final number. Callable from any thread.
+ *
+ * # Safety
+ * `mio` is NULL or a handle from `mimi_open` not yet closed.
  */
 bool mimi_is_active(MIMI_IO *mio);
 
@@ -198,6 +208,9 @@ bool mimi_is_active(MIMI_IO *mio);
  * The stream state: WAIT before `mimi_start`, BOTH while sending and receiving,
  * SEND or RECV while only one side runs (RECV is normal after recog-break),
  * CLOSED when both have finished or for NULL. Callable from any thread.
+ *
+ * # Safety
+ * `mio` is NULL or a handle from `mimi_open` not yet closed.
  */
 MIMIIO_STREAM_STATE mimi_stream_state(MIMI_IO *mio);
 
@@ -209,6 +222,10 @@ MIMIIO_STREAM_STATE mimi_stream_state(MIMI_IO *mio);
  *
  * Called from inside `txfunc` or `rxfunc`, it asks the session to stop and
  * returns at once; the library frees the session when its threads have ended.
+ *
+ * # Safety
+ * `mio` is NULL or a handle from `mimi_open` not yet closed; it is closed once,
+ * and no other thread uses it during or after the call.
  */
 void mimi_close(MIMI_IO *mio);
 
@@ -216,6 +233,9 @@ void mimi_close(MIMI_IO *mio);
  * The first error that ended the session, 0 while none (and after a normal end),
  * 101 for NULL. Negative numbers are those a callback set; numbers of 1000 and
  * above are the server's close status. Callable from any thread.
+ *
+ * # Safety
+ * `mio` is NULL or a handle from `mimi_open` not yet closed.
  */
 int mimi_error(MIMI_IO *mio);
 

@@ -49,7 +49,9 @@ impl Encoder {
 /// A libFLAC stream encoder writing into a byte buffer.
 pub struct FlacEncoder {
     encoder: NonNull<flac::FLAC__StreamEncoder>,
-    /// Where libFLAC's write callback appends; boxed so its address stays put.
+    /// Where libFLAC's write callback appends; boxed so its address stays put
+    /// while `FlacEncoder` itself moves.
+    #[allow(clippy::box_collection)]
     output: Box<Vec<u8>>,
     channels: usize,
     /// Bytes of an incomplete sample frame, kept for the next chunk.

@@ -1,6 +1,8 @@
 //! The session engine through its safe Rust API, against a small WebSocket server
 //! run in the test on a loopback port.
 
+#![allow(clippy::result_large_err)] // the type of tungstenite's handshake callback
+
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::thread;

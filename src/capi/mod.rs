@@ -212,6 +212,10 @@ unsafe fn session<'a>(mio: *mut MIMI_IO) -> Option<&'a Session> {
 ///
 /// Errors: 501, 601-605, 701, 703, 704, 705, 799, 801, 803, 805, 806, 101.
 /// Thread-safe: any number of connections may be opened from any threads.
+///
+/// # Safety
+/// Non-NULL strings must be NUL-terminated; `extra_request_headers` must point to
+/// `custom_request_headers_len` elements; `errorno`, if not NULL, to a writable int.
 #[no_mangle]
 pub unsafe extern "C" fn mimi_open(
     mimi_host: *const c_char,
@@ -279,6 +283,9 @@ pub unsafe extern "C" fn mimi_open(
 ///
 /// Returns 0, or 901 (no txfunc), 902 (no rxfunc; 901 wins if both are missing),
 /// 905 (NULL handle, already started, or threads could not be created).
+///
+/// # Safety
+/// `mio` is NULL or a handle from `mimi_open` not yet closed.
 #[no_mangle]
 pub unsafe extern "C" fn mimi_start(mio: *mut MIMI_IO) -> c_int {
     guarded(MimiError::Internal.code(), || {
@@ -293,6 +300,9 @@ pub unsafe extern "C" fn mimi_start(mio: *mut MIMI_IO) -> c_int {
 /// True from a successful `mimi_start` until both sending and receiving have
 /// finished; false for NULL. When it turns false, `mimi_error` already holds the
 /// final number. Callable from any thread.
+///
+/// # Safety
+/// `mio` is NULL or a handle from `mimi_open` not yet closed.
 #[no_mangle]
 pub unsafe extern "C" fn mimi_is_active(mio: *mut MIMI_IO) -> bool {
     guarded(false, || {
@@ -304,6 +314,9 @@ pub unsafe extern "C" fn mimi_is_active(mio: *mut MIMI_IO) -> bool {
 /// The stream state: WAIT before `mimi_start`, BOTH while sending and receiving,
 /// SEND or RECV while only one side runs (RECV is normal after recog-break),
 /// CLOSED when both have finished or for NULL. Callable from any thread.
+///
+/// # Safety
+/// `mio` is NULL or a handle from `mimi_open` not yet closed.
 #[no_mangle]
 pub unsafe extern "C" fn mimi_stream_state(mio: *mut MIMI_IO) -> MIMIIO_STREAM_STATE {
     guarded(MIMIIO_STREAM_STATE::MIMIIO_STREAM_CLOSED, || {
@@ -326,6 +339,10 @@ pub unsafe extern "C" fn mimi_stream_state(mio: *mut MIMI_IO) -> MIMIIO_STREAM_S
 ///
 /// Called from inside `txfunc` or `rxfunc`, it asks the session to stop and
 /// returns at once; the library frees the session when its threads have ended.
+///
+/// # Safety
+/// `mio` is NULL or a handle from `mimi_open` not yet closed; it is closed once,
+/// and no other thread uses it during or after the call.
 #[no_mangle]
 pub unsafe extern "C" fn mimi_close(mio: *mut MIMI_IO) {
     if mio.is_null() {
@@ -340,6 +357,9 @@ pub unsafe extern "C" fn mimi_close(mio: *mut MIMI_IO) {
 /// The first error that ended the session, 0 while none (and after a normal end),
 /// 101 for NULL. Negative numbers are those a callback set; numbers of 1000 and
 /// above are the server's close status. Callable from any thread.
+///
+/// # Safety
+/// `mio` is NULL or a handle from `mimi_open` not yet closed.
 #[no_mangle]
 pub unsafe extern "C" fn mimi_error(mio: *mut MIMI_IO) -> c_int {
     guarded(MimiError::Internal.code(), || {
