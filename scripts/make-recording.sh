@@ -6,7 +6,8 @@ set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$here/testdata}
-text="Hello. This is a test of the mimi speech streaming library, sending real speech from a C program."
+text="Hello. This is a test of the mimi speech streaming library, \
+sending real speech from a C program."
 
 for tool in espeak-ng sox flac; do
     command -v "$tool" >/dev/null || { echo "make-recording: $tool not found" >&2; exit 1; }
@@ -21,7 +22,8 @@ espeak-ng -v en-us -s 240 -w "$tmp/voice.wav" "$text"
 
 # espeak-ng speaks at 22050 Hz; resample with sox's default (high quality,
 # deterministic) rate converter. No dither, so the samples are reproducible.
-sox "$tmp/voice.wav" -D -r 16000 -c 1 -b 16 -e signed-integer -L -t raw "$out/speech-16k-mono.raw"
+sox "$tmp/voice.wav" -D -r 16000 -c 1 -b 16 -e signed-integer -L \
+    -t raw "$out/speech-16k-mono.raw"
 
 # FLAC is made from the raw file, so it decodes to exactly the same samples.
 flac --silent --force --best --endian=little --sign=signed --channels=1 --bps=16 \
