@@ -48,6 +48,11 @@ fn build_request(opts: &OpenOptions) -> Result<tungstenite::handshake::client::R
         MimiError::Resolve
     })?;
 
+    // tungstenite writes the handshake's own headers first, then removes them from
+    // the map, which moves later entries around. Built in this order (ours, then
+    // theirs last) the removals touch only the tail, and the user's headers go out
+    // in the order given (values of a repeated name are sent together).
+    let handshake_headers = std::mem::take(request.headers_mut());
     let headers = request.headers_mut();
     let content_type = opts
         .audio
@@ -65,6 +70,9 @@ fn build_request(opts: &OpenOptions) -> Result<tungstenite::handshake::client::R
         let name = HeaderName::from_bytes(key.as_bytes()).map_err(|_| MimiError::UpgradeRefused)?;
         let value = HeaderValue::from_str(value).map_err(|_| MimiError::UpgradeRefused)?;
         headers.append(name, value);
+    }
+    for (name, value) in &handshake_headers {
+        headers.append(name, value.clone());
     }
     Ok(request)
 }

@@ -396,6 +396,9 @@ fn send_loop(
             break Ok(());
         }
         if chunk.recog_break {
+            // Sending is over for the caller now: cleared before the break is queued,
+            // so the state cannot read SEND after the server has already answered.
+            shared.sending.store(false, Ordering::SeqCst);
             queue(&outgoing, shared, Outgoing::RecogBreak);
             log::debug!("recog-break queued; sending is over");
             break Ok(());
