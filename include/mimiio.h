@@ -49,12 +49,33 @@ typedef enum {
    * PCM encoded by the library with libFLAC at compression level 0 (fastest).
    */
   MIMIIO_FLAC_0 = 1,
+  /**
+   * libFLAC compression level 1.
+   */
   MIMIIO_FLAC_1 = 2,
+  /**
+   * libFLAC compression level 2.
+   */
   MIMIIO_FLAC_2 = 3,
+  /**
+   * libFLAC compression level 3.
+   */
   MIMIIO_FLAC_3 = 4,
+  /**
+   * libFLAC compression level 4.
+   */
   MIMIIO_FLAC_4 = 5,
+  /**
+   * libFLAC compression level 5 (libFLAC's default balance of size and speed).
+   */
   MIMIIO_FLAC_5 = 6,
+  /**
+   * libFLAC compression level 6.
+   */
   MIMIIO_FLAC_6 = 7,
+  /**
+   * libFLAC compression level 7.
+   */
   MIMIIO_FLAC_7 = 8,
   /**
    * PCM encoded by the library with libFLAC at compression level 8 (smallest).
@@ -68,13 +89,28 @@ typedef enum {
 
 /**
  * Log levels for `mimi_open`'s `loglevel`: messages up to this syslog priority
- * are emitted (ident `mimiio`).
+ * are emitted (ident `mimiio`); the first `mimi_open` of the process sets it.
  */
 typedef enum {
+  /**
+   * Failures only (LOG_ERR).
+   */
   MIMIIO_LOG_ERROR = 3,
+  /**
+   * Also recoverable oddities (LOG_WARNING).
+   */
   MIMIIO_LOG_WARNING = 4,
+  /**
+   * Also connection milestones (LOG_INFO).
+   */
   MIMIIO_LOG_INFO = 6,
+  /**
+   * Also protocol steps (LOG_DEBUG).
+   */
   MIMIIO_LOG_DEBUG = 7,
+  /**
+   * Also every message received (LOG_DEBUG priority).
+   */
   MIMIIO_LOG_TRACE = 9,
 } MIMIIO_LOG_LEVEL;
 
@@ -96,7 +132,9 @@ typedef mimi_io_s MIMI_IO;
  * is still sent; the callback is not called again). Set `*txfunc_error` to a
  * non-zero (by convention negative) number to end the session with that number.
  * Before each call the library sets `*len = 0`, `*recog_break = false` and
- * `*txfunc_error = 0`. The callback may block.
+ * `*txfunc_error = 0`. `*len > 262144` ends the session with 903 (nothing of that
+ * chunk is sent). `*len == 0` without a break sends nothing; the library calls
+ * again after 15 ms. The callback may block; `mimi_close` waits for it to return.
  */
 typedef void (*MIMIIO_TX_FUNC)(char *buffer,
                                size_t *len,
@@ -106,10 +144,11 @@ typedef void (*MIMIIO_TX_FUNC)(char *buffer,
 
 /**
  * The result callback, called from the library's receiving thread once per
- * complete message from the server, in order. Text messages are NUL-terminated
- * (`len` excludes the NUL); binary messages are passed as they are. `result` is
- * valid only during the call. Set `*rxfunc_error` to a non-zero number to end the
- * session with that number.
+ * complete message from the server, in order (fragments reassembled; pings are
+ * answered by the library and never passed on). Text messages are NUL-terminated
+ * (`len` excludes the NUL); binary messages are passed as they are, without a NUL.
+ * `result` is owned by the library and valid only during the call. Set
+ * `*rxfunc_error` to a non-zero number to end the session with that number.
  */
 typedef void (*MIMIIO_RX_FUNC)(const char *result,
                                size_t len,
@@ -117,10 +156,12 @@ typedef void (*MIMIIO_RX_FUNC)(const char *result,
                                void *userdata_for_rx);
 
 /**
- * One extra HTTP header for the WebSocket upgrade request. Both fields are
- * NUL-terminated strings inside their 1024 bytes; a field with no NUL in its
- * 1024 bytes, an empty or malformed key, or a value with CR or LF makes
- * `mimi_open` fail with 801.
+ * One extra HTTP header for the WebSocket upgrade request, e.g. key
+ * `x-mimi-process`, value `asr`. Both fields are NUL-terminated strings inside
+ * their 1024 bytes. `mimi_open` copies them and fails with 801 for a field with
+ * no NUL in its 1024 bytes, an empty key or one with characters not allowed in
+ * HTTP header names, a value with CR, LF or other control characters, or a key
+ * the handshake owns (Host, Upgrade, Connection, Sec-WebSocket-*).
  */
 typedef struct {
   /**
@@ -187,7 +228,8 @@ MIMI_IO *mimi_open(const char *mimi_host,
  * from a receiving thread, both different from the caller's.
  *
  * Returns 0, or 901 (no txfunc), 902 (no rxfunc; 901 wins if both are missing),
- * 905 (NULL handle, already started, or threads could not be created).
+ * 905 (NULL handle, already started, or threads could not be created). Call it
+ * once, from any thread, but not concurrently with `mimi_close` on the handle.
  *
  * # Safety
  * `mio` is NULL or a handle from `mimi_open` not yet closed.
@@ -232,7 +274,11 @@ void mimi_close(MIMI_IO *mio);
 /**
  * The first error that ended the session, 0 while none (and after a normal end),
  * 101 for NULL. Negative numbers are those a callback set; numbers of 1000 and
- * above are the server's close status. Callable from any thread.
+ * above are the server's close status. While streaming the library itself can
+ * end a session with 502, 790 (also a send blocked for 30 s,
+ * `MIMIIO_SEND_TIMEOUT_MS`), 791, 799, 810, 811, 830 (no message from the server
+ * for 30 s, `MIMIIO_RECV_TIMEOUT_MS`), 890, 903, 904, 906 or 907; a sending-side
+ * error wins over the receiving-side error it causes. Callable from any thread.
  *
  * # Safety
  * `mio` is NULL or a handle from `mimi_open` not yet closed.
@@ -243,12 +289,13 @@ int mimi_error(MIMI_IO *mio);
  * A static English description of an error number (never NULL, never freed):
  * one per number of the error table, "user defined error." for negative
  * numbers, the RFC 6455 meaning for close statuses 1000-1015, and a generic
- * remote-host text for other numbers of 1000 and above.
+ * remote-host text for other numbers of 1000 and above. Callable from any thread.
  */
 const char *mimi_strerror(int errorno);
 
 /**
- * The library's version, e.g. "3.0.0": a static string, never freed.
+ * The library's version, e.g. "3.0.0": a static string, never freed. Callable
+ * from any thread.
  */
 const char *mimi_version(void);
 

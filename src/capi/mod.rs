@@ -282,7 +282,8 @@ pub unsafe extern "C" fn mimi_open(
 /// from a receiving thread, both different from the caller's.
 ///
 /// Returns 0, or 901 (no txfunc), 902 (no rxfunc; 901 wins if both are missing),
-/// 905 (NULL handle, already started, or threads could not be created).
+/// 905 (NULL handle, already started, or threads could not be created). Call it
+/// once, from any thread, but not concurrently with `mimi_close` on the handle.
 ///
 /// # Safety
 /// `mio` is NULL or a handle from `mimi_open` not yet closed.
@@ -356,7 +357,11 @@ pub unsafe extern "C" fn mimi_close(mio: *mut MIMI_IO) {
 
 /// The first error that ended the session, 0 while none (and after a normal end),
 /// 101 for NULL. Negative numbers are those a callback set; numbers of 1000 and
-/// above are the server's close status. Callable from any thread.
+/// above are the server's close status. While streaming the library itself can
+/// end a session with 502, 790 (also a send blocked for 30 s,
+/// `MIMIIO_SEND_TIMEOUT_MS`), 791, 799, 810, 811, 830 (no message from the server
+/// for 30 s, `MIMIIO_RECV_TIMEOUT_MS`), 890, 903, 904, 906 or 907; a sending-side
+/// error wins over the receiving-side error it causes. Callable from any thread.
 ///
 /// # Safety
 /// `mio` is NULL or a handle from `mimi_open` not yet closed.
@@ -371,13 +376,14 @@ pub unsafe extern "C" fn mimi_error(mio: *mut MIMI_IO) -> c_int {
 /// A static English description of an error number (never NULL, never freed):
 /// one per number of the error table, "user defined error." for negative
 /// numbers, the RFC 6455 meaning for close statuses 1000-1015, and a generic
-/// remote-host text for other numbers of 1000 and above.
+/// remote-host text for other numbers of 1000 and above. Callable from any thread.
 #[no_mangle]
 pub extern "C" fn mimi_strerror(errorno: c_int) -> *const c_char {
     strerror(errorno).as_ptr()
 }
 
-/// The library's version, e.g. "3.0.0": a static string, never freed.
+/// The library's version, e.g. "3.0.0": a static string, never freed. Callable
+/// from any thread.
 #[no_mangle]
 pub extern "C" fn mimi_version() -> *const c_char {
     VERSION.as_ptr()
