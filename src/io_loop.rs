@@ -75,11 +75,13 @@ impl IoLoop {
     pub fn run(mut self) {
         let socket = self.ws.get_ref().get_ref().raw_fd();
         while self.phase != Phase::Done {
-            if self.phase == Phase::Streaming && self.shared.stop_requested() {
-                self.start_closing();
-            }
+            // Audio already handed over goes out before any close frame, so a stop
+            // (903, a callback's error, mimi_close) never loses what preceded it.
             if self.phase == Phase::Streaming && self.write_blocked_since.is_none() {
                 self.queue_outgoing();
+            }
+            if self.phase == Phase::Streaming && self.shared.stop_requested() {
+                self.start_closing();
             }
             self.flush();
             self.read_available();
