@@ -16,10 +16,7 @@ use tungstenite::Message;
 
 /// CPU time (user + system) of this process, or of the calling thread.
 fn cpu_time(who: libc::clockid_t) -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec into a live local.
     unsafe { libc::clock_gettime(who, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
@@ -93,12 +90,7 @@ fn start_server(behaviour: Behaviour, tls: Option<SslAcceptor>) -> Server {
         }
         *cpu_out.lock().unwrap() = cpu_time(libc::CLOCK_THREAD_CPUTIME_ID) - start;
     });
-    Server {
-        port,
-        sent_at,
-        cpu,
-        thread,
-    }
+    Server { port, sent_at, cpu, thread }
 }
 
 /// A self-signed certificate for "localhost", trusted through MIMIIO_CA_FILE.
@@ -123,10 +115,8 @@ fn tls_acceptor() -> SslAcceptor {
     cert.set_subject_name(&name).unwrap();
     cert.set_issuer_name(&name).unwrap();
     cert.set_pubkey(&key).unwrap();
-    cert.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    cert.set_not_after(&Asn1Time::days_from_now(1).unwrap())
-        .unwrap();
+    cert.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+    cert.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
     let san = SubjectAlternativeName::new()
         .dns("localhost")
         .build(&cert.x509v3_context(None, None))
@@ -167,11 +157,7 @@ impl AudioSource for Source {
             *b = (i * 31 % 253) as u8;
         }
         *left = left.saturating_sub(1);
-        TxChunk {
-            len: self.bytes,
-            recog_break: *left == 0,
-            error: 0,
-        }
+        TxChunk { len: self.bytes, recog_break: *left == 0, error: 0 }
     }
 }
 
@@ -185,7 +171,7 @@ impl ResultSink for Arrivals {
     }
 }
 
-fn open(port: u16, format: i32, tls: bool, source: Source, sink: Arrivals) -> Session {
+fn open(port: u16, format: i32, tls: bool, source: Source, sink: Arrivals) -> Box<Session> {
     let opts = OpenOptions {
         host: if tls { "localhost" } else { "127.0.0.1" }.into(),
         port,
@@ -205,12 +191,7 @@ fn close_latency() {
     let mut times = Vec::new();
     for _ in 0..20 {
         let server = start_server(Behaviour::Silent, None);
-        let source = Source {
-            chunks: Some(usize::MAX),
-            bytes: 3200,
-            pace: true,
-            calls: 0,
-        };
+        let source = Source { chunks: Some(usize::MAX), bytes: 3200, pace: true, calls: 0 };
         let session = open(server.port, 0, false, source, Arrivals::default());
         session.start().unwrap();
         thread::sleep(Duration::from_millis(300));
@@ -229,12 +210,7 @@ fn close_latency() {
 
 fn idle_cpu() {
     let server = start_server(Behaviour::Silent, None);
-    let source = Source {
-        chunks: None,
-        bytes: 0,
-        pace: false,
-        calls: 0,
-    };
+    let source = Source { chunks: None, bytes: 0, pace: false, calls: 0 };
     let session = open(server.port, 0, false, source, Arrivals::default());
     session.start().unwrap();
     let (cpu0, wall0) = (cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID), Instant::now());
@@ -252,20 +228,10 @@ fn idle_cpu() {
 }
 
 fn receive_latency() {
-    let server = start_server(
-        Behaviour::Ticker {
-            count: 200,
-            gap: Duration::from_millis(10),
-        },
-        None,
-    );
+    let server =
+        start_server(Behaviour::Ticker { count: 200, gap: Duration::from_millis(10) }, None);
     let arrivals = Arrivals::default();
-    let source = Source {
-        chunks: None,
-        bytes: 0,
-        pace: false,
-        calls: 0,
-    };
+    let source = Source { chunks: None, bytes: 0, pace: false, calls: 0 };
     let session = open(server.port, 0, false, source, arrivals.clone());
     session.start().unwrap();
     while arrivals.0.lock().unwrap().len() < 200 {
@@ -290,12 +256,7 @@ fn streaming_cost(format: i32, tls: bool, acceptor: Option<SslAcceptor>) {
     const SECONDS: usize = 600;
     let server = start_server(Behaviour::Sink, acceptor);
     // 0.1 s of 16 kHz mono PCM per call, as fast as the engine takes it.
-    let source = Source {
-        chunks: Some(SECONDS * 10),
-        bytes: 3200,
-        pace: false,
-        calls: 0,
-    };
+    let source = Source { chunks: Some(SECONDS * 10), bytes: 3200, pace: false, calls: 0 };
     let cpu0 = cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID);
     let wall0 = Instant::now();
     let session = open(server.port, format, tls, source, Arrivals::default());

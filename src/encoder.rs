@@ -132,11 +132,8 @@ impl FlacEncoder {
         self.partial = bytes.split_off(whole);
 
         self.samples.clear();
-        self.samples.extend(
-            bytes
-                .chunks_exact(2)
-                .map(|s| i32::from(i16::from_le_bytes([s[0], s[1]]))),
-        );
+        self.samples
+            .extend(bytes.chunks_exact(2).map(|s| i32::from(i16::from_le_bytes([s[0], s[1]]))));
         let frames = (self.samples.len() / self.channels) as u32;
         if frames > 0 {
             // SAFETY: the encoder is initialised and `samples` holds frames * channels

@@ -22,9 +22,7 @@ pub struct FrameTracker {
 
 impl Default for FrameTracker {
     fn default() -> Self {
-        FrameTracker {
-            position: Position::HttpHead { matched: 0 },
-        }
+        FrameTracker { position: Position::HttpHead { matched: 0 } }
     }
 }
 
@@ -62,10 +60,7 @@ impl FrameTracker {
                         _ => 0,
                     };
                     if *matched == 4 {
-                        self.position = Position::FrameHeader {
-                            bytes: [0; 14],
-                            have: 0,
-                        };
+                        self.position = Position::FrameHeader { bytes: [0; 14], have: 0 };
                     }
                 }
                 Position::FrameHeader { bytes, have } => {
@@ -84,10 +79,7 @@ impl FrameTracker {
                 }
             }
             if self.position == (Position::Payload { remaining: 0 }) {
-                self.position = Position::FrameHeader {
-                    bytes: [0; 14],
-                    have: 0,
-                };
+                self.position = Position::FrameHeader { bytes: [0; 14], have: 0 };
             }
         }
     }
@@ -106,22 +98,29 @@ impl FrameTracker {
 pub struct Tracked<S> {
     inner: S,
     tracker: FrameTracker,
+    /// Bytes the stream has accepted so far, to tell a slow send from a stuck one.
+    written: u64,
 }
 
 impl<S> Tracked<S> {
     pub fn new(inner: S) -> Self {
-        Tracked {
-            inner,
-            tracker: FrameTracker::default(),
-        }
+        Tracked { inner, tracker: FrameTracker::default(), written: 0 }
     }
 
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
     pub fn mid_frame(&self) -> bool {
         self.tracker.mid_frame()
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.written
     }
 }
 
@@ -135,7 +134,9 @@ impl<S: Read> Read for Tracked<S> {
 
 impl<S: Write> Write for Tracked<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf)
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {

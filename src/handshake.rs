@@ -16,7 +16,7 @@ use crate::frame_tracker::Tracked;
 use crate::log;
 use crate::options::{OpenOptions, MAX_MESSAGE_SIZE};
 use crate::tls;
-use crate::transport::{self, Transport};
+use crate::transport::{self, Socket, Transport};
 
 /// The stream a session's WebSocket runs on.
 pub type WsStream = Tracked<Transport>;
@@ -32,11 +32,7 @@ fn config() -> WebSocketConfig {
 }
 
 fn build_request(opts: &OpenOptions) -> Result<tungstenite::handshake::client::Request, MimiError> {
-    let scheme = if opts.access_token.is_some() {
-        "wss"
-    } else {
-        "ws"
-    };
+    let scheme = if opts.access_token.is_some() { "wss" } else { "ws" };
     let host = if opts.host.contains(':') && !opts.host.starts_with('[') {
         format!("[{}]", opts.host)
     } else {
@@ -54,10 +50,7 @@ fn build_request(opts: &OpenOptions) -> Result<tungstenite::handshake::client::R
     // in the order given (values of a repeated name are sent together).
     let handshake_headers = std::mem::take(request.headers_mut());
     let headers = request.headers_mut();
-    let content_type = opts
-        .audio
-        .format
-        .content_type(opts.audio.rate, opts.audio.channels);
+    let content_type = opts.audio.format.content_type(opts.audio.rate, opts.audio.channels);
     let content_type = HeaderValue::from_str(&content_type).map_err(|_| MimiError::Internal)?;
     headers.insert("x-mimi-content-type", content_type);
     if let Some(token) = &opts.access_token {
@@ -68,7 +61,7 @@ fn build_request(opts: &OpenOptions) -> Result<tungstenite::handshake::client::R
     }
     for (key, value) in &opts.headers {
         let name = HeaderName::from_bytes(key.as_bytes()).map_err(|_| MimiError::UpgradeRefused)?;
-        let value = HeaderValue::from_str(value).map_err(|_| MimiError::UpgradeRefused)?;
+        let value = HeaderValue::from_bytes(value).map_err(|_| MimiError::UpgradeRefused)?;
         headers.append(name, value);
     }
     for (name, value) in &handshake_headers {
@@ -81,62 +74,29 @@ fn build_request(opts: &OpenOptions) -> Result<tungstenite::handshake::client::R
 pub fn open(opts: &OpenOptions) -> Result<WebSocket<WsStream>, MimiError> {
     let request = build_request(opts)?;
     let deadline = Instant::now() + opts.timeouts.connect;
-    let tcp = transport::connect(&opts.host, opts.port, deadline)?;
-    // A second handle on the same socket, to move its timeouts along with the deadline
-    // while tungstenite owns the stream.
-    let control = tcp.try_clone().map_err(|_| MimiError::Internal)?;
+    let socket = Socket::new(transport::connect(&opts.host, opts.port, deadline)?, deadline);
 
-    let set_timeouts = |deadline: Instant| -> Result<(), MimiError> {
-        let wait = transport::remaining(deadline).ok_or(MimiError::ConnectTimeout)?;
-        control
-            .set_read_timeout(Some(wait))
-            .map_err(|_| MimiError::Network)?;
-        control
-            .set_write_timeout(Some(wait))
-            .map_err(|_| MimiError::Network)
-    };
-    set_timeouts(deadline)?;
-
-    // The TLS handshake is ours, with the deadline, before tungstenite sees the
-    // stream (tungstenite's own TLS wrapping panics on a timeout, #450).
+    // The TLS handshake is ours, before tungstenite sees the stream (tungstenite's
+    // own TLS wrapping panics on a timeout, #450).
     let transport = match &opts.access_token {
-        Some(_) => Transport::Tls(Box::new(tls::handshake(
-            &opts.host,
-            tcp,
-            deadline,
-            set_timeouts,
-        )?)),
-        None => Transport::Plain(tcp),
+        Some(_) => Transport::Tls(Box::new(tls::handshake(&opts.host, socket)?)),
+        None => Transport::Plain(socket),
     };
-    let stream = Tracked::new(transport);
 
-    let mut attempt = tungstenite::client::client_with_config(request, stream, Some(config()));
+    let mut attempt =
+        tungstenite::client::client_with_config(request, Tracked::new(transport), Some(config()));
     loop {
         match attempt {
-            Ok((ws, response)) => {
-                log::info!(
-                    "WebSocket open to {}:{} ({})",
-                    opts.host,
-                    opts.port,
-                    response.status()
-                );
+            Ok((mut ws, response)) => {
+                log::info!("WebSocket open to {}:{} ({})", opts.host, opts.port, response.status());
                 // From here on the session waits with poll(2), never in a read.
-                control
-                    .set_read_timeout(None)
-                    .map_err(|_| MimiError::Network)?;
-                control
-                    .set_write_timeout(None)
-                    .map_err(|_| MimiError::Network)?;
-                control
-                    .set_nonblocking(true)
-                    .map_err(|_| MimiError::Network)?;
+                let socket = ws.get_mut().get_mut().socket_mut();
+                socket.finish_setup().map_err(|_| MimiError::Network)?;
                 return Ok(ws);
             }
-            // A socket timeout surfaces as WouldBlock: go on if time is left.
-            Err(HandshakeError::Interrupted(mid)) => {
-                set_timeouts(deadline)?;
-                attempt = mid.handshake();
-            }
+            // A socket timeout surfaces as WouldBlock; the next read reports the
+            // deadline if it has passed.
+            Err(HandshakeError::Interrupted(mid)) => attempt = mid.handshake(),
             Err(HandshakeError::Failure(e)) => return Err(classify(e)),
         }
     }
@@ -168,9 +128,6 @@ fn classify(error: tungstenite::Error) -> MimiError {
         Error::ConnectionClosed | Error::AlreadyClosed => MimiError::DroppedBeforeUpgrade,
         _ => MimiError::Network,
     };
-    log::error!(
-        "WebSocket upgrade failed: {error} (error {})",
-        mapped.code()
-    );
+    log::error!("WebSocket upgrade failed: {error} (error {})", mapped.code());
     mapped
 }

@@ -1,15 +1,15 @@
 //! The I/O thread: the only owner of the WebSocket. It waits with poll(2) on the
 //! socket and a wake-up descriptor, writes the frames the sending thread queues,
-//! reads until the socket would block, hands messages to the receiving thread, and
-//! runs the closing handshake. No lock is held around socket I/O, and a blocked
-//! write never stops reads (nor the other way round).
+//! reads what the server sends and queues it for the receiving thread, and runs
+//! the closing handshake. No lock is held around socket I/O, and a blocked write
+//! never stops reads (nor the other way round).
 
 use std::io;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tungstenite::error::{CapacityError, ProtocolError};
+use tungstenite::error::ProtocolError;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Error as WsError, Message, WebSocket};
@@ -19,7 +19,7 @@ use crate::handshake::WsStream;
 use crate::log;
 use crate::options::Timeouts;
 use crate::session::{Received, Shared};
-use crate::wake;
+use crate::wake::{self, Interest};
 
 /// What the sending thread queues for the wire.
 pub enum Outgoing {
@@ -28,6 +28,10 @@ pub enum Outgoing {
 }
 
 const RECOG_BREAK: &str = r#"{"command":"recog-break"}"#;
+
+/// Messages read in one pass before timers and writes get their turn again, so a
+/// flooding server cannot hold off the close deadline or the sending side.
+const MESSAGES_PER_PASS: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -42,20 +46,23 @@ enum Phase {
 pub struct IoLoop {
     ws: WebSocket<WsStream>,
     outgoing: Receiver<Outgoing>,
-    incoming: Sender<Received>,
+    incoming: SyncSender<Received>,
+    /// A message the receiving thread had no room for yet; reading waits for it.
+    backlog: Option<Received>,
     shared: Arc<Shared>,
     timeouts: Timeouts,
     phase: Phase,
     last_heard: Instant,
-    /// Since when buffered output has been waiting for the socket to take it.
-    write_blocked_since: Option<Instant>,
+    /// Since when buffered output has been waiting with no byte taken by the socket.
+    write_stalled_since: Option<Instant>,
+    written_before: u64,
 }
 
 impl IoLoop {
     pub fn new(
         ws: WebSocket<WsStream>,
         outgoing: Receiver<Outgoing>,
-        incoming: Sender<Received>,
+        incoming: SyncSender<Received>,
         shared: Arc<Shared>,
         timeouts: Timeouts,
     ) -> IoLoop {
@@ -63,11 +70,13 @@ impl IoLoop {
             ws,
             outgoing,
             incoming,
+            backlog: None,
             shared,
             timeouts,
             phase: Phase::Streaming,
             last_heard: Instant::now(),
-            write_blocked_since: None,
+            write_stalled_since: None,
+            written_before: 0,
         }
     }
 
@@ -77,21 +86,26 @@ impl IoLoop {
         while self.phase != Phase::Done {
             // Audio already handed over goes out before any close frame, so a stop
             // (903, a callback's error, mimi_close) never loses what preceded it.
-            if self.phase == Phase::Streaming && self.write_blocked_since.is_none() {
+            if self.phase == Phase::Streaming && self.write_stalled_since.is_none() {
                 self.queue_outgoing();
             }
             if self.phase == Phase::Streaming && self.shared.stop_requested() {
                 self.start_closing();
             }
             self.flush();
-            self.read_available();
+            self.pass_backlog();
+            let more_to_read = self.read_available();
             self.check_timers();
             if self.phase == Phase::Done {
                 break;
             }
 
-            let want_write = self.write_blocked_since.is_some();
-            wake::wait(socket, want_write, &self.shared.wake, self.next_timer());
+            let interest = Interest {
+                read: self.backlog.is_none(),
+                write: self.write_stalled_since.is_some(),
+            };
+            let timeout = if more_to_read { Duration::ZERO } else { self.next_timer() };
+            wake::wait(socket, interest, &self.shared.wake, timeout);
         }
         log::debug!("connection closed");
     }
@@ -111,7 +125,7 @@ impl IoLoop {
                 Ok(()) => {}
                 // The frame is buffered; the rest waits until the socket drains.
                 Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.write_blocked_since.get_or_insert_with(Instant::now);
+                    self.note_write_blocked();
                     return;
                 }
                 Err(e) => return self.fail_stream(e),
@@ -124,30 +138,59 @@ impl IoLoop {
             return;
         }
         match self.ws.flush() {
-            Ok(()) => self.write_blocked_since = None,
+            Ok(()) => self.write_stalled_since = None,
             Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.write_blocked_since.get_or_insert_with(Instant::now);
+                self.note_write_blocked()
             }
             Err(e) => self.fail_stream(e),
         }
     }
 
-    /// Reads every message available now: TLS and tungstenite buffer data that
-    /// poll(2) cannot see, so stopping early could strand a message.
-    fn read_available(&mut self) {
-        while self.phase != Phase::Done {
+    /// The send timeout counts from the last byte the socket took, not from the
+    /// first time it refused one: a slow link is not a stuck one.
+    fn note_write_blocked(&mut self) {
+        let written = self.ws.get_ref().bytes_written();
+        if written != self.written_before || self.write_stalled_since.is_none() {
+            self.written_before = written;
+            self.write_stalled_since = Some(Instant::now());
+        }
+    }
+
+    /// Hands the held-back message over if the receiving thread has room now.
+    fn pass_backlog(&mut self) {
+        if let Some(message) = self.backlog.take() {
+            self.deliver(message);
+        }
+    }
+
+    fn deliver(&mut self, message: Received) {
+        match self.incoming.try_send(message) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(message)) => self.backlog = Some(message),
+        }
+    }
+
+    /// Reads the messages available now, up to a pass's worth; true if it stopped
+    /// at that limit. TLS and tungstenite buffer data poll(2) cannot see, so a pass
+    /// goes on until the socket would block, not just for one message.
+    fn read_available(&mut self) -> bool {
+        for _ in 0..MESSAGES_PER_PASS {
+            if self.phase == Phase::Done || self.backlog.is_some() {
+                return false;
+            }
             match self.ws.read() {
                 Ok(message) => {
                     self.last_heard = Instant::now();
                     self.on_message(message);
                 }
-                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
                     self.phase = Phase::Done;
                 }
                 Err(e) => self.fail_stream(e),
             }
         }
+        true
     }
 
     fn on_message(&mut self, message: Message) {
@@ -158,11 +201,11 @@ impl IoLoop {
             }
             Message::Text(text) => {
                 log::trace!("received a text message of {} bytes", text.len());
-                let _ = self.incoming.send(Received::Text(text.to_string()));
+                self.deliver(Received::Text(text.to_string()));
             }
             Message::Binary(bytes) => {
                 log::trace!("received a binary message of {} bytes", bytes.len());
-                let _ = self.incoming.send(Received::Binary(bytes.to_vec()));
+                self.deliver(Received::Binary(bytes.to_vec()));
             }
             // tungstenite queues the pong itself; the next flush sends it.
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
@@ -182,10 +225,7 @@ impl IoLoop {
                 log::warning!("server closed without a status");
                 self.shared.fail(MimiError::CloseWithoutStatus.into());
             }
-            Some(CloseFrame {
-                code: CloseCode::Normal,
-                ..
-            }) => {
+            Some(CloseFrame { code: CloseCode::Normal, .. }) => {
                 log::info!("server closed the session normally");
             }
             Some(CloseFrame { code, reason }) => {
@@ -226,9 +266,9 @@ impl IoLoop {
             _ => {}
         }
 
-        if let Some(since) = self.write_blocked_since {
+        if let Some(since) = self.write_stalled_since {
             if now >= since + self.timeouts.send && self.phase != Phase::Done {
-                log::error!("sending has been blocked for {:?}", self.timeouts.send);
+                log::error!("sending has made no progress for {:?}", self.timeouts.send);
                 self.fail_now(MimiError::StreamNetwork);
             }
         }
@@ -241,7 +281,7 @@ impl IoLoop {
             Phase::Closing { deadline } => deadline,
             _ => self.last_heard + self.timeouts.receive,
         };
-        if let Some(since) = self.write_blocked_since {
+        if let Some(since) = self.write_stalled_since {
             due = due.min(since + self.timeouts.send);
         }
         due.saturating_duration_since(now)
@@ -275,7 +315,6 @@ fn classify(error: &WsError, mid_frame: bool) -> MimiError {
         }
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => MimiError::ConnectionLost,
         WsError::Protocol(_) | WsError::Utf8(_) => MimiError::Protocol,
-        WsError::Capacity(CapacityError::MessageTooLong { .. }) => MimiError::MessageTooLarge,
         WsError::Capacity(_) => MimiError::MessageTooLarge,
         WsError::Io(e) => match e.kind() {
             io::ErrorKind::UnexpectedEof if mid_frame => MimiError::TruncatedFrame,

@@ -45,9 +45,7 @@ pub fn init(loglevel: i32) {
 }
 
 pub fn enabled(level: Level) -> bool {
-    THRESHOLD
-        .get()
-        .is_some_and(|&threshold| level as i32 <= threshold)
+    THRESHOLD.get().is_some_and(|&threshold| level as i32 <= threshold)
 }
 
 pub fn write(level: Level, args: fmt::Arguments<'_>) {

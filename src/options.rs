@@ -60,11 +60,7 @@ impl AudioSpec {
         if !(1..=655_350).contains(&rate) || !(1..=8).contains(&channels) {
             return Err(MimiError::EncoderInit);
         }
-        Ok(AudioSpec {
-            format,
-            rate: rate as u32,
-            channels: channels as u32,
-        })
+        Ok(AudioSpec { format, rate: rate as u32, channels: channels as u32 })
     }
 
     /// Bytes of one sample frame (all channels) of 16-bit PCM.
@@ -73,10 +69,20 @@ impl AudioSpec {
     }
 }
 
-/// Header names the WebSocket handshake owns; a user header may not replace them.
-fn is_handshake_header(name: &str) -> bool {
+/// Header names a user header may not use: the handshake's own, the ones that
+/// would change how the request is framed, and the ones this library sets.
+fn is_reserved_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    matches!(name.as_str(), "host" | "upgrade" | "connection") || name.starts_with("sec-websocket-")
+    matches!(
+        name.as_str(),
+        "host"
+            | "upgrade"
+            | "connection"
+            | "content-length"
+            | "transfer-encoding"
+            | "x-mimi-content-type"
+            | "authorization"
+    ) || name.starts_with("sec-websocket-")
 }
 
 /// An HTTP token character (RFC 9110 `tchar`).
@@ -84,24 +90,29 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Checks one user header; returns it as strings fit for the request.
-pub fn validate_header(key: &[u8], value: &[u8]) -> Result<(String, String), MimiError> {
+/// One user header, checked: its name, and its value as the bytes to send.
+pub type ExtraHeader = (String, Vec<u8>);
+
+/// Checks one user header. The value's bytes are kept as they are (UTF-8 or
+/// Latin-1 alike), only trimmed of surrounding spaces and tabs.
+pub fn validate_header(key: &[u8], value: &[u8]) -> Result<ExtraHeader, MimiError> {
     let key_ok = !key.is_empty() && key.iter().all(|&b| is_token_byte(b));
     // Visible ASCII, space, tab and obs-text are allowed; CR, LF, NUL and other
     // control characters are not.
-    let value_ok = value
-        .iter()
-        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+    let value_ok = value.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f));
     if !key_ok || !value_ok {
         return Err(MimiError::UpgradeRefused);
     }
 
+    // Token bytes are ASCII, so this cannot fail.
     let key = String::from_utf8(key.to_vec()).map_err(|_| MimiError::UpgradeRefused)?;
-    if is_handshake_header(&key) {
+    if is_reserved_header(&key) {
         return Err(MimiError::UpgradeRefused);
     }
-    let value = String::from_utf8_lossy(value).trim().to_string();
-    Ok((key, value))
+    let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !is_blank(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !is_blank(b)).map_or(start, |i| i + 1);
+    Ok((key, value[start..end].to_vec()))
 }
 
 /// Timeouts of SPEC §4, each overridable in milliseconds through the environment.
@@ -154,7 +165,7 @@ pub struct OpenOptions {
     pub host: String,
     pub port: u16,
     pub audio: AudioSpec,
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<ExtraHeader>,
     /// A token means TLS (`wss://`) and `Authorization: Bearer`.
     pub access_token: Option<String>,
     pub timeouts: Timeouts,
@@ -162,21 +173,24 @@ pub struct OpenOptions {
 
 /// Port numbers arrive as C ints; anything outside 1..=65535 cannot be reached.
 pub fn validate_port(port: i32) -> Result<u16, MimiError> {
-    u16::try_from(port)
-        .ok()
-        .filter(|&p| p != 0)
-        .ok_or(MimiError::Unreachable)
+    u16::try_from(port).ok().filter(|&p| p != 0).ok_or(MimiError::Unreachable)
 }
 
 /// An empty host cannot be resolved; neither can one with characters no host
-/// name or address literal contains.
+/// name or address literal contains. A colon means an IPv6 literal (with or
+/// without brackets), which must then parse as one: nothing else is looked up.
 pub fn validate_host(host: &str) -> Result<(), MimiError> {
     let ok = !host.is_empty()
         && host.len() <= 253 + 2
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-_:[]%".contains(&b));
-    if ok {
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b));
+    let ipv6_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(inner) => inner.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.contains(['[', ']'])
+                && (!host.contains(':') || host.parse::<std::net::Ipv6Addr>().is_ok())
+        }
+    };
+    if ok && ipv6_ok {
         Ok(())
     } else {
         Err(MimiError::Resolve)
@@ -200,18 +214,9 @@ mod tests {
     #[test]
     fn audio_spec_rejects_rates_and_channels_out_of_range() {
         assert_eq!(AudioSpec::validate(0, 0, 1), Err(MimiError::EncoderInit));
-        assert_eq!(
-            AudioSpec::validate(0, 16000, 0),
-            Err(MimiError::EncoderInit)
-        );
-        assert_eq!(
-            AudioSpec::validate(6, 16000, 9),
-            Err(MimiError::EncoderInit)
-        );
-        assert_eq!(
-            AudioSpec::validate(99, 16000, 1),
-            Err(MimiError::EncoderInit)
-        );
+        assert_eq!(AudioSpec::validate(0, 16000, 0), Err(MimiError::EncoderInit));
+        assert_eq!(AudioSpec::validate(6, 16000, 9), Err(MimiError::EncoderInit));
+        assert_eq!(AudioSpec::validate(99, 16000, 1), Err(MimiError::EncoderInit));
         assert!(AudioSpec::validate(6, 16000, 8).is_ok());
     }
 
@@ -226,21 +231,23 @@ mod tests {
     #[test]
     fn headers_with_line_breaks_or_handshake_names_are_refused() {
         assert!(validate_header(b"x-mimi-process", b"asr").is_ok());
-        assert_eq!(
-            validate_header(b"x-a", b"a\r\nb: c"),
-            Err(MimiError::UpgradeRefused)
-        );
-        assert_eq!(
-            validate_header(b"x a", b"v"),
-            Err(MimiError::UpgradeRefused)
-        );
+        assert_eq!(validate_header(b"x-a", b"a\r\nb: c"), Err(MimiError::UpgradeRefused));
+        assert_eq!(validate_header(b"x a", b"v"), Err(MimiError::UpgradeRefused));
         assert_eq!(validate_header(b"", b"v"), Err(MimiError::UpgradeRefused));
-        assert_eq!(
-            validate_header(b"Host", b"evil"),
-            Err(MimiError::UpgradeRefused)
-        );
+        assert_eq!(validate_header(b"Host", b"evil"), Err(MimiError::UpgradeRefused));
         let key = b"Sec-WebSocket-Key";
         assert_eq!(validate_header(key, b"x"), Err(MimiError::UpgradeRefused));
+    }
+
+    #[test]
+    fn hosts_with_colons_must_be_ipv6_literals() {
+        assert_eq!(validate_host("::1"), Ok(()));
+        assert_eq!(validate_host("[::1]"), Ok(()));
+        assert_eq!(validate_host("a:b"), Err(MimiError::Resolve));
+        assert_eq!(validate_host("[a]"), Err(MimiError::Resolve));
+        assert_eq!(validate_host("host]"), Err(MimiError::Resolve));
+        assert_eq!(validate_host("example.com"), Ok(()));
+        assert_eq!(validate_host(""), Err(MimiError::Resolve));
     }
 
     #[test]

@@ -7,13 +7,14 @@
 //! - I/O: owns the WebSocket (see `io_loop`);
 //! - receiving: hands each complete message to the result sink.
 //!
-//! The user's callbacks never run on the I/O thread, so a blocked callback stops
-//! neither the socket nor `mimi_close`'s closing handshake.
+//! The user's callbacks never run on the I/O thread, so a blocked callback never
+//! stops the socket: pings are answered and the other side goes on. (`mimi_close`
+//! still waits for a running callback to return before it frees anything.)
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::{JoinHandle, Thread, ThreadId};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
 use tungstenite::WebSocket;
@@ -59,6 +60,10 @@ const EMPTY_CHUNK_PAUSE: Duration = Duration::from_millis(15);
 /// Frames queued between the sending and I/O threads before the sender waits.
 const OUTGOING_QUEUE: usize = 4;
 
+/// Messages queued for `rxfunc` before the I/O thread stops reading the socket,
+/// so a stalled `rxfunc` pushes back on the server instead of growing memory.
+const INCOMING_QUEUE: usize = 64;
+
 /// What the C accessors read, shared by the handle and the session's threads.
 pub struct Shared {
     started: AtomicBool,
@@ -71,19 +76,43 @@ pub struct Shared {
     /// `mimi_close` was called: results still queued are dropped, not delivered.
     closing: AtomicBool,
     pub(crate) wake: Wake,
+    /// Opened by `start` once it no longer touches the session: no callback runs
+    /// before, so a callback that closes the session cannot free it under `start`.
+    go: Latch,
+    /// Held while `txfunc` runs, and by a close from inside `rxfunc`.
+    tx_gate: Mutex<()>,
+    /// Held while `rxfunc` runs, and by a close from inside `txfunc`.
+    rx_gate: Mutex<()>,
     sender: OnceLock<Thread>,
-    thread_ids: Mutex<Vec<ThreadId>>,
+    receiver: OnceLock<Thread>,
+    io: OnceLock<Thread>,
 }
 
 impl Shared {
+    fn new(wake: Wake) -> Shared {
+        Shared {
+            started: AtomicBool::new(false),
+            sending: AtomicBool::new(false),
+            receiving: AtomicBool::new(false),
+            error: AtomicI32::new(0),
+            stop: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            wake,
+            go: Latch::default(),
+            tx_gate: Mutex::new(()),
+            rx_gate: Mutex::new(()),
+            sender: OnceLock::new(),
+            receiver: OnceLock::new(),
+            io: OnceLock::new(),
+        }
+    }
+
     /// Records `end` unless an earlier error is already there; the first one wins,
     /// since later ones are its consequences.
     pub fn fail(&self, end: SessionEnd) {
         let code = end.code();
         if code != 0 {
-            let _ = self
-                .error
-                .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+            let _ = self.error.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
         }
     }
 
@@ -97,6 +126,49 @@ impl Shared {
 
     pub fn stop_requested(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Which of this session's threads the caller is, if any.
+    fn current_side(&self) -> Option<Side> {
+        let me = std::thread::current().id();
+        let is = |thread: &OnceLock<Thread>| thread.get().is_some_and(|t| t.id() == me);
+        if is(&self.sender) {
+            Some(Side::Send)
+        } else if is(&self.receiver) {
+            Some(Side::Receive)
+        } else if is(&self.io) {
+            Some(Side::Io)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Send,
+    Receive,
+    Io,
+}
+
+/// A one-way gate: threads wait until it is opened, once.
+#[derive(Default)]
+struct Latch {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Latch {
+    fn open(&self) {
+        *lock(&self.open) = true;
+        self.opened.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut open = lock(&self.open);
+        while !*open {
+            open = self.opened.wait(open).unwrap_or_else(|p| p.into_inner());
+        }
     }
 }
 
@@ -131,105 +203,85 @@ impl Session {
         opts: &OpenOptions,
         source: Option<Box<dyn AudioSource>>,
         sink: Option<Box<dyn ResultSink>>,
-    ) -> Result<Session, MimiError> {
+    ) -> Result<Box<Session>, MimiError> {
         let encoder = Encoder::new(&opts.audio)?;
         let wake = Wake::new().map_err(|_| MimiError::Internal)?;
         let ws = handshake::open(opts)?;
 
-        let shared = Shared {
-            started: AtomicBool::new(false),
-            sending: AtomicBool::new(false),
-            receiving: AtomicBool::new(false),
-            error: AtomicI32::new(0),
-            stop: AtomicBool::new(false),
-            closing: AtomicBool::new(false),
-            wake,
-            sender: OnceLock::new(),
-            thread_ids: Mutex::new(Vec::new()),
-        };
-        Ok(Session {
-            shared: Arc::new(shared),
+        let unstarted = Unstarted { ws, encoder, source, sink };
+        Ok(Box::new(Session {
+            shared: Arc::new(Shared::new(wake)),
             timeouts: opts.timeouts,
-            unstarted: Mutex::new(Some(Unstarted {
-                ws,
-                encoder,
-                source,
-                sink,
-            })),
+            unstarted: Mutex::new(Some(unstarted)),
             threads: Mutex::new(Vec::new()),
-        })
+        }))
     }
 
     /// Starts the three threads. 901/902 when a callback is missing, 905 when
     /// already started or a thread cannot be created.
     pub fn start(&self) -> Result<(), MimiError> {
-        let mut unstarted = lock(&self.unstarted);
-        let parts = unstarted.as_mut().ok_or(MimiError::StartFailed)?;
-        if parts.source.is_none() {
-            return Err(MimiError::NoTxFunc);
-        }
-        if parts.sink.is_none() {
-            return Err(MimiError::NoRxFunc);
-        }
-        let Unstarted {
-            ws,
-            encoder,
-            source,
-            sink,
-        } = unstarted.take().expect("checked above");
-        let (source, sink) = (source.expect("checked above"), sink.expect("checked above"));
+        let parts = {
+            let mut unstarted = lock(&self.unstarted);
+            let parts = unstarted.as_ref().ok_or(MimiError::StartFailed)?;
+            if parts.source.is_none() {
+                return Err(MimiError::NoTxFunc);
+            }
+            if parts.sink.is_none() {
+                return Err(MimiError::NoRxFunc);
+            }
+            unstarted.take().expect("checked above")
+        };
+        let source = parts.source.expect("checked above");
+        let sink = parts.sink.expect("checked above");
+        let encoder = parts.encoder;
 
-        let shared = &self.shared;
+        // A local handle on the shared state: once the latch opens, a callback may
+        // close the session and free `self` before this function has returned.
+        let shared = Arc::clone(&self.shared);
         shared.sending.store(true, Ordering::SeqCst);
         shared.receiving.store(true, Ordering::SeqCst);
         shared.started.store(true, Ordering::SeqCst);
 
         let (outgoing_tx, outgoing_rx) = mpsc::sync_channel(OUTGOING_QUEUE);
-        let (incoming_tx, incoming_rx) = mpsc::channel();
-        let io = IoLoop::new(
-            ws,
-            outgoing_rx,
-            incoming_tx,
-            Arc::clone(shared),
-            self.timeouts,
-        );
+        let (incoming_tx, incoming_rx) = mpsc::sync_channel(INCOMING_QUEUE);
+        let io =
+            IoLoop::new(parts.ws, outgoing_rx, incoming_tx, Arc::clone(&shared), self.timeouts);
 
-        let mut threads = lock(&self.threads);
-        let spawned = spawn(&mut threads, shared, "mimiio-recv", {
-            let shared = Arc::clone(shared);
-            move || receive_loop(sink, incoming_rx, &shared)
-        })
-        .and_then(|()| {
-            spawn(&mut threads, shared, "mimiio-io", {
-                let shared = Arc::clone(shared);
-                move || {
-                    let _guard = SideGuard {
-                        shared: &shared,
-                        running: None,
-                    };
+        let spawned = {
+            let mut threads = lock(&self.threads);
+            let receiver = Arc::clone(&shared);
+            let io_shared = Arc::clone(&shared);
+            let sender = Arc::clone(&shared);
+            spawn(&mut threads, &shared.receiver, "mimiio-recv", move || {
+                receive_loop(sink, incoming_rx, &receiver)
+            })
+            .and_then(|()| {
+                spawn(&mut threads, &shared.io, "mimiio-io", move || {
+                    let _guard = SideGuard { shared: &io_shared, running: None };
                     io.run();
                     // The line is gone: the sender must not call txfunc again.
-                    shared.request_stop();
-                }
+                    io_shared.request_stop();
+                })
             })
-        })
-        .and_then(|()| {
-            spawn(&mut threads, shared, "mimiio-send", {
-                let shared = Arc::clone(shared);
-                move || send_loop(source, encoder, outgoing_tx, &shared)
+            .and_then(|()| {
+                spawn(&mut threads, &shared.sender, "mimiio-send", move || {
+                    send_loop(source, encoder, outgoing_tx, &sender)
+                })
             })
-        });
+        };
 
-        if spawned.is_err() {
+        let result = if spawned.is_ok() {
+            Ok(())
+        } else {
             log::error!("cannot create the session's threads");
             shared.sending.store(false, Ordering::SeqCst);
+            shared.receiving.store(false, Ordering::SeqCst);
             shared.request_stop();
-            return Err(MimiError::StartFailed);
-        }
-        if let Some(sender) = threads.last() {
-            let _ = shared.sender.set(sender.thread().clone());
-        }
-        Ok(())
+            Err(MimiError::StartFailed)
+        };
+        // Nothing below may touch `self`.
+        shared.go.open();
+        result
     }
 
     pub fn is_active(&self) -> bool {
@@ -254,30 +306,39 @@ impl Session {
         self.shared.error.load(Ordering::SeqCst)
     }
 
-    /// True when called from one of this session's own threads (a callback).
-    pub fn on_own_thread(&self) -> bool {
-        let me = std::thread::current().id();
-        lock(&self.shared.thread_ids).contains(&me)
-    }
+    /// Ends the connection, waits for the session's threads and frees the session.
+    ///
+    /// From inside a callback (on the sending or receiving thread) it cannot wait
+    /// for its own thread. It holds the other side's gate while it asks for the
+    /// stop, so when it returns the other callback is not running and will not run
+    /// again; a helper thread then waits for both threads and frees the session.
+    /// The session stays boxed throughout, so nothing the threads use ever moves.
+    pub fn close(self: Box<Self>) {
+        let shared = Arc::clone(&self.shared);
+        let other_gate = match shared.current_side() {
+            Some(Side::Send) => Some(&shared.rx_gate),
+            Some(Side::Receive) => Some(&shared.tx_gate),
+            // The I/O thread runs no user code, so it never closes a session.
+            Some(Side::Io) | None => None,
+        };
 
-    /// Ends the connection and waits for the session's threads. Called from one of
-    /// those threads (inside a callback), it only asks them to stop and returns;
-    /// the last of them frees the session.
-    pub fn close(self) {
-        self.shared.closing.store(true, Ordering::SeqCst);
-        self.shared.request_stop();
-
-        if let Some(parts) = lock(&self.unstarted).take() {
-            close_unstarted(parts.ws, Arc::clone(&self.shared), self.timeouts);
-        }
-
-        if self.on_own_thread() {
-            // Joining ourselves would deadlock: a helper thread waits instead.
+        if let Some(gate) = other_gate {
+            {
+                let _other = lock(gate);
+                shared.closing.store(true, Ordering::SeqCst);
+                shared.request_stop();
+            }
             let reaper = std::thread::Builder::new().name("mimiio-close".into());
             let _ = reaper.spawn(move || self.join_threads());
-        } else {
-            self.join_threads();
+            return;
         }
+
+        shared.closing.store(true, Ordering::SeqCst);
+        shared.request_stop();
+        if let Some(parts) = lock(&self.unstarted).take() {
+            close_unstarted(parts.ws, Arc::clone(&shared), self.timeouts);
+        }
+        self.join_threads();
     }
 
     fn join_threads(&self) {
@@ -294,7 +355,7 @@ impl Session {
 /// Runs the closing handshake on a connection that never started streaming.
 fn close_unstarted(ws: WebSocket<WsStream>, shared: Arc<Shared>, timeouts: Timeouts) {
     let (_, outgoing_rx) = mpsc::sync_channel(0);
-    let (incoming_tx, _) = mpsc::channel();
+    let (incoming_tx, _) = mpsc::sync_channel(0);
     IoLoop::new(ws, outgoing_rx, incoming_tx, shared, timeouts).run();
 }
 
@@ -320,21 +381,19 @@ impl Drop for SideGuard<'_> {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind; go on.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn spawn(
     threads: &mut Vec<JoinHandle<()>>,
-    shared: &Shared,
+    slot: &OnceLock<Thread>,
     name: &str,
     body: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<()> {
     let handle = std::thread::Builder::new().name(name.into()).spawn(body)?;
-    lock(&shared.thread_ids).push(handle.thread().id());
+    let _ = slot.set(handle.thread().clone());
     threads.push(handle);
     Ok(())
 }
@@ -346,52 +405,44 @@ fn send_loop(
     outgoing: SyncSender<Outgoing>,
     shared: &Shared,
 ) {
-    let _guard = SideGuard {
-        shared,
-        running: Some(&shared.sending),
-    };
+    let _guard = SideGuard { shared, running: Some(&shared.sending) };
+    shared.go.wait();
     let mut buffer = vec![0u8; CHUNK_SIZE];
     let mut frame = Vec::new();
 
     let result = loop {
-        if shared.stop_requested() {
-            break Ok(());
-        }
-        let chunk = source.fill(&mut buffer);
+        let chunk = {
+            let _gate = lock(&shared.tx_gate);
+            if shared.stop_requested() {
+                break Ok(());
+            }
+            source.fill(&mut buffer)
+        };
         if chunk.error != 0 {
             log::info!("txfunc ended the session with error {}", chunk.error);
             break Err(SessionEnd::Callback(chunk.error));
         }
         if chunk.len > CHUNK_SIZE {
-            log::error!(
-                "txfunc set len {} above the chunk limit {CHUNK_SIZE}",
-                chunk.len
-            );
+            log::error!("txfunc set len {} above the chunk limit {CHUNK_SIZE}", chunk.len);
             break Err(MimiError::ChunkTooLarge.into());
         }
         if shared.stop_requested() {
             break Ok(());
         }
 
-        let encoded = encoder
-            .encode(&buffer[..chunk.len], &mut frame)
-            .and_then(|()| {
-                if chunk.recog_break {
-                    encoder.finish(&mut frame)
-                } else {
-                    Ok(())
-                }
-            });
+        let encoded = encoder.encode(&buffer[..chunk.len], &mut frame).and_then(|()| {
+            if chunk.recog_break {
+                encoder.finish(&mut frame)
+            } else {
+                Ok(())
+            }
+        });
         if let Err(e) = encoded {
             break Err(e.into());
         }
 
         if !frame.is_empty()
-            && !queue(
-                &outgoing,
-                shared,
-                Outgoing::Audio(std::mem::take(&mut frame)),
-            )
+            && !queue(&outgoing, shared, Outgoing::Audio(std::mem::take(&mut frame)))
         {
             break Ok(());
         }
@@ -426,12 +477,13 @@ fn queue(outgoing: &SyncSender<Outgoing>, shared: &Shared, item: Outgoing) -> bo
 
 /// The receiving thread: delivers messages until the I/O thread is done.
 fn receive_loop(mut sink: Box<dyn ResultSink>, incoming: Receiver<Received>, shared: &Shared) {
-    let _guard = SideGuard {
-        shared,
-        running: Some(&shared.receiving),
-    };
+    let _guard = SideGuard { shared, running: Some(&shared.receiving) };
+    shared.go.wait();
     let mut failed = false;
     for message in incoming {
+        // The I/O thread may be holding back reads until the queue has room.
+        shared.wake.signal();
+        let _gate = lock(&shared.rx_gate);
         if failed || shared.closing.load(Ordering::SeqCst) {
             continue;
         }

@@ -8,8 +8,6 @@
 //! host name (or IP address) checks always on.
 
 use std::io;
-use std::net::TcpStream;
-use std::time::Instant;
 
 use openssl::ssl::SslStream;
 use openssl::ssl::{ErrorCode, HandshakeError, MidHandshakeSslStream, SslConnector, SslMethod};
@@ -17,7 +15,7 @@ use openssl::x509::X509VerifyResult;
 
 use crate::error::MimiError;
 use crate::log;
-use crate::transport::remaining;
+use crate::transport::Socket;
 
 /// OpenSSL 3's `SSL_R_UNEXPECTED_EOF_WHILE_READING` in `ERR_LIB_SSL`: the peer
 /// closed the connection in the middle of the handshake.
@@ -40,14 +38,9 @@ mod verify {
 /// The CA bundle to add to the system's, if any: `MIMIIO_CA_FILE` at run time,
 /// else the path chosen when the library was built.
 fn extra_ca_file() -> Option<String> {
-    std::env::var("MIMIIO_CA_FILE")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .or_else(|| {
-            option_env!("MIMIIO_DEFAULT_CA_FILE")
-                .filter(|p| !p.is_empty())
-                .map(String::from)
-        })
+    std::env::var("MIMIIO_CA_FILE").ok().filter(|p| !p.is_empty()).or_else(|| {
+        option_env!("MIMIIO_DEFAULT_CA_FILE").filter(|p| !p.is_empty()).map(String::from)
+    })
 }
 
 /// Builds the client context; anything wrong here is 601.
@@ -65,33 +58,22 @@ fn connector() -> Result<SslConnector, MimiError> {
     Ok(builder.build())
 }
 
-/// Runs the TLS handshake on a connected socket whose read and write timeouts
-/// are already set; `set_timeouts` moves them along with the connect deadline.
-pub fn handshake(
-    host: &str,
-    tcp: TcpStream,
-    deadline: Instant,
-    set_timeouts: impl Fn(Instant) -> Result<(), MimiError>,
-) -> Result<SslStream<TcpStream>, MimiError> {
-    let config = connector()?
-        .configure()
-        .map_err(|_| MimiError::TlsContext)?;
+/// Runs the TLS handshake; the socket enforces the connect deadline itself.
+pub fn handshake(host: &str, socket: Socket) -> Result<SslStream<Socket>, MimiError> {
+    let config = connector()?.configure().map_err(|_| MimiError::TlsContext)?;
     // Brackets belong to URLs, not to certificate IP checks.
     let name = host.trim_start_matches('[').trim_end_matches(']');
 
-    let mut attempt = config.connect(name, tcp);
+    let mut attempt = config.connect(name, socket);
     loop {
         match attempt {
             Ok(stream) => {
                 log::debug!("TLS established ({})", stream.ssl().version_str());
                 return Ok(stream);
             }
-            // A socket timeout surfaces as WouldBlock: go on while time is left.
-            Err(HandshakeError::WouldBlock(mid)) => {
-                remaining(deadline).ok_or(MimiError::ConnectTimeout)?;
-                set_timeouts(deadline)?;
-                attempt = mid.handshake();
-            }
+            // A socket timeout surfaces as WouldBlock; the next read reports the
+            // deadline if it has passed.
+            Err(HandshakeError::WouldBlock(mid)) => attempt = mid.handshake(),
             Err(HandshakeError::SetupFailure(e)) => {
                 log::error!("cannot set up TLS: {e}");
                 return Err(MimiError::TlsContext);
@@ -102,9 +84,15 @@ pub fn handshake(
 }
 
 /// Maps a failed handshake to 602-605 by OpenSSL's codes, never by message text.
-fn classify(mid: &MidHandshakeSslStream<TcpStream>) -> MimiError {
+fn classify(mid: &MidHandshakeSslStream<Socket>) -> MimiError {
     let verify_result = mid.ssl().verify_result();
-    let mapped = if verify_result != X509VerifyResult::OK {
+    let timed_out = mid
+        .error()
+        .io_error()
+        .is_some_and(|e| matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock));
+    let mapped = if timed_out {
+        MimiError::ConnectTimeout
+    } else if verify_result != X509VerifyResult::OK {
         match verify_result.as_raw() {
             verify::HOSTNAME_MISMATCH | verify::IP_ADDRESS_MISMATCH | verify::EMAIL_MISMATCH => {
                 MimiError::TlsHostnameMismatch

@@ -13,29 +13,82 @@ use openssl::ssl::SslStream;
 use crate::error::MimiError;
 use crate::log;
 
+/// The TCP socket under everything. While the connection is being set up it
+/// enforces the connect deadline on every read and write (so a peer trickling
+/// bytes cannot stretch it); afterwards it is non-blocking and polled.
+pub struct Socket {
+    tcp: TcpStream,
+    deadline: Option<Instant>,
+}
+
+impl Socket {
+    pub fn new(tcp: TcpStream, deadline: Instant) -> Socket {
+        Socket { tcp, deadline: Some(deadline) }
+    }
+
+    /// Points the socket timeouts at what is left of the deadline.
+    fn arm(&self) -> io::Result<()> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        let left = remaining(deadline).ok_or(io::ErrorKind::TimedOut)?;
+        self.tcp.set_read_timeout(Some(left))?;
+        self.tcp.set_write_timeout(Some(left))
+    }
+
+    /// Set-up is over: no deadline, no timeouts, non-blocking from now on.
+    pub fn finish_setup(&mut self) -> io::Result<()> {
+        self.deadline = None;
+        self.tcp.set_read_timeout(None)?;
+        self.tcp.set_write_timeout(None)?;
+        self.tcp.set_nonblocking(true)
+    }
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
 /// The connection as the WebSocket layer sees it.
 pub enum Transport {
-    Plain(TcpStream),
-    Tls(Box<SslStream<TcpStream>>),
+    Plain(Socket),
+    Tls(Box<SslStream<Socket>>),
 }
 
 impl Transport {
-    pub fn tcp(&self) -> &TcpStream {
+    pub fn socket_mut(&mut self) -> &mut Socket {
         match self {
-            Transport::Plain(tcp) => tcp,
-            Transport::Tls(tls) => tls.get_ref(),
+            Transport::Plain(socket) => socket,
+            Transport::Tls(tls) => tls.get_mut(),
         }
     }
 
     pub fn raw_fd(&self) -> RawFd {
-        self.tcp().as_raw_fd()
+        match self {
+            Transport::Plain(socket) => socket.tcp.as_raw_fd(),
+            Transport::Tls(tls) => tls.get_ref().tcp.as_raw_fd(),
+        }
     }
 }
 
 impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Transport::Plain(tcp) => tcp.read(buf),
+            Transport::Plain(socket) => socket.read(buf),
             Transport::Tls(tls) => tls.read(buf),
         }
     }
@@ -44,14 +97,14 @@ impl Read for Transport {
 impl Write for Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Transport::Plain(tcp) => tcp.write(buf),
+            Transport::Plain(socket) => socket.write(buf),
             Transport::Tls(tls) => tls.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Transport::Plain(tcp) => tcp.flush(),
+            Transport::Plain(socket) => socket.flush(),
             Transport::Tls(tls) => tls.flush(),
         }
     }
@@ -59,33 +112,22 @@ impl Write for Transport {
 
 /// Time left before `deadline`, or `None` once it has passed.
 pub fn remaining(deadline: Instant) -> Option<std::time::Duration> {
-    deadline
-        .checked_duration_since(Instant::now())
-        .filter(|d| !d.is_zero())
+    deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
 }
 
 /// Resolves `host`. An address literal needs no lookup; a name is looked up on a
 /// helper thread because getaddrinfo has no timeout of its own.
 fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, MimiError> {
-    let literal = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let literal = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     if let Ok(ip) = literal.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
 
     let (tx, rx) = mpsc::channel();
     let name = host.to_string();
-    let spawned = std::thread::Builder::new()
-        .name("mimiio-resolve".into())
-        .spawn(move || {
-            let _ = tx.send(
-                (name.as_str(), port)
-                    .to_socket_addrs()
-                    .map(|a| a.collect::<Vec<_>>()),
-            );
-        });
+    let spawned = std::thread::Builder::new().name("mimiio-resolve".into()).spawn(move || {
+        let _ = tx.send((name.as_str(), port).to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
+    });
     if spawned.is_err() {
         return Err(MimiError::Internal);
     }
@@ -122,21 +164,12 @@ pub fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, Mi
                 log::debug!("connected to {addr}");
                 return Ok(tcp);
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-                ) =>
-            {
+            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
                 log::warning!("connecting to {addr} timed out");
                 timed_out = true;
             }
             Err(e) => log::warning!("cannot connect to {addr}: {e}"),
         }
     }
-    Err(if timed_out {
-        MimiError::ConnectTimeout
-    } else {
-        MimiError::Unreachable
-    })
+    Err(if timed_out { MimiError::ConnectTimeout } else { MimiError::Unreachable })
 }

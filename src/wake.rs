@@ -1,8 +1,9 @@
 //! A descriptor that wakes the I/O thread out of poll(2): an eventfd that other
-//! threads signal when they queue a frame or ask the session to stop.
+//! threads signal when they queue a frame, take a result, or ask for a stop.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
 
 pub struct Wake {
     fd: OwnedFd,
@@ -16,9 +17,7 @@ impl Wake {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `fd` is a new descriptor owned by nobody else.
-        Ok(Wake {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        Ok(Wake { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
     }
 
     /// Makes the descriptor readable until [`Wake::clear`].
@@ -34,58 +33,39 @@ impl Wake {
         // SAFETY: reads 8 bytes into a live u64; EAGAIN (nothing signalled) is fine.
         unsafe { libc::read(self.fd.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
     }
+}
 
-    pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+/// What the I/O thread waits for on its socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Interest {
+    pub read: bool,
+    pub write: bool,
+}
+
+/// Waits until the socket is ready for what `interest` names, `wake` is signalled,
+/// or `timeout` passes. The caller then simply tries its reads and writes, which
+/// report errors and hang-ups themselves.
+pub fn wait(socket: RawFd, interest: Interest, wake: &Wake, timeout: Duration) {
+    let mut events = 0;
+    if interest.read {
+        events |= libc::POLLIN;
     }
-}
-
-/// What poll(2) reported for the socket.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Readiness {
-    pub readable: bool,
-    pub writable: bool,
-}
-
-/// Waits until `socket` is ready (readable, or writable when `want_write`), `wake`
-/// is signalled, or `timeout` passes. Errors and hang-ups count as readable, so the
-/// next read reports them.
-pub fn wait(
-    socket: RawFd,
-    want_write: bool,
-    wake: &Wake,
-    timeout: std::time::Duration,
-) -> Readiness {
-    let mut events = libc::POLLIN;
-    if want_write {
+    if interest.write {
         events |= libc::POLLOUT;
     }
+    // With no interest the socket is left out: a hang-up would otherwise make
+    // poll return at once, over and over, while reads are held back.
+    let socket = if events == 0 { -1 } else { socket };
     let mut fds = [
-        libc::pollfd {
-            fd: socket,
-            events,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: wake.raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
+        libc::pollfd { fd: socket, events, revents: 0 },
+        libc::pollfd { fd: wake.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
     ];
     // Round up so that a deadline 0.4 ms away does not turn into a busy loop.
     let millis = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
 
     // SAFETY: `fds` is a live array of two pollfd structs, and 2 is its length.
     let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) };
-    if n <= 0 {
-        return Readiness::default();
-    }
-    if fds[1].revents != 0 {
+    if n > 0 && fds[1].revents != 0 {
         wake.clear();
-    }
-    let r = fds[0].revents;
-    Readiness {
-        readable: r & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0,
-        writable: r & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0,
     }
 }

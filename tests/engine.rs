@@ -39,12 +39,9 @@ fn serve_one() -> (u16, thread::JoinHandle<Seen>) {
         .unwrap();
         let headers = headers.unwrap();
         seen.content_type = headers["x-mimi-content-type"].to_str().unwrap().to_string();
-        seen.extra = headers
-            .get("x-mimi-process")
-            .map(|v| v.to_str().unwrap().to_string());
+        seen.extra = headers.get("x-mimi-process").map(|v| v.to_str().unwrap().to_string());
 
-        ws.send(Message::text(r#"{"status":"recog-in-progress"}"#))
-            .unwrap();
+        ws.send(Message::text(r#"{"status":"recog-in-progress"}"#)).unwrap();
         loop {
             match ws.read().unwrap() {
                 Message::Binary(b) => seen.audio.extend_from_slice(&b),
@@ -55,12 +52,8 @@ fn serve_one() -> (u16, thread::JoinHandle<Seen>) {
                 _ => {}
             }
         }
-        ws.send(Message::text(r#"{"status":"recog-finished"}"#))
-            .unwrap();
-        let normal = CloseFrame {
-            code: CloseCode::Normal,
-            reason: "".into(),
-        };
+        ws.send(Message::text(r#"{"status":"recog-finished"}"#)).unwrap();
+        let normal = CloseFrame { code: CloseCode::Normal, reason: "".into() };
         ws.close(Some(normal)).unwrap();
         while ws.read().is_ok() {}
         seen
@@ -80,11 +73,7 @@ impl AudioSource for ChunkedSource {
         let n = self.chunk.min(self.data.len() - self.offset);
         buffer[..n].copy_from_slice(&self.data[self.offset..self.offset + n]);
         self.offset += n;
-        TxChunk {
-            len: n,
-            recog_break: self.offset == self.data.len(),
-            error: 0,
-        }
+        TxChunk { len: n, recog_break: self.offset == self.data.len(), error: 0 }
     }
 }
 
@@ -103,7 +92,7 @@ fn options(port: u16, format: i32) -> OpenOptions {
         host: "127.0.0.1".into(),
         port,
         audio: AudioSpec::validate(format, 16000, 1).unwrap(),
-        headers: vec![("x-mimi-process".into(), "asr".into())],
+        headers: vec![("x-mimi-process".into(), b"asr".to_vec())],
         access_token: None,
         timeouts: Timeouts::default(),
     }
@@ -121,19 +110,12 @@ fn wait_inactive(session: &Session) {
 fn raw_pcm_reaches_the_server_unchanged_and_results_come_back_in_order() {
     let (port, server) = serve_one();
     let audio: Vec<u8> = (0..32000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let source = ChunkedSource {
-        data: audio.clone(),
-        offset: 0,
-        chunk: 3200,
-    };
+    let source = ChunkedSource { data: audio.clone(), offset: 0, chunk: 3200 };
     let results = Collect::default();
 
-    let session = Session::open(
-        &options(port, 0),
-        Some(Box::new(source)),
-        Some(Box::new(results.clone())),
-    )
-    .unwrap();
+    let session =
+        Session::open(&options(port, 0), Some(Box::new(source)), Some(Box::new(results.clone())))
+            .unwrap();
     assert_eq!(session.stream_state(), StreamState::Wait);
     session.start().unwrap();
     wait_inactive(&session);
@@ -143,10 +125,7 @@ fn raw_pcm_reaches_the_server_unchanged_and_results_come_back_in_order() {
     session.close();
 
     let seen = server.join().unwrap();
-    assert_eq!(
-        seen.content_type,
-        "audio/x-pcm;bit=16;rate=16000;channels=1"
-    );
+    assert_eq!(seen.content_type, "audio/x-pcm;bit=16;rate=16000;channels=1");
     assert_eq!(seen.extra.as_deref(), Some("asr"));
     assert_eq!(seen.audio, audio);
     assert_eq!(seen.texts, vec![r#"{"command":"recog-break"}"#.to_string()]);
@@ -168,11 +147,7 @@ fn starting_twice_is_905_and_missing_callbacks_are_901_then_902() {
     session.close();
 
     let (port, _server) = serve_one();
-    let source = ChunkedSource {
-        data: vec![0; 3200],
-        offset: 0,
-        chunk: 3200,
-    };
+    let source = ChunkedSource { data: vec![0; 3200], offset: 0, chunk: 3200 };
     let session = Session::open(&options(port, 0), Some(Box::new(source)), None).unwrap();
     assert_eq!(session.start(), Err(mimiio::error::MimiError::NoRxFunc));
     session.close();

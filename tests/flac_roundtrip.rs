@@ -73,14 +73,7 @@ unsafe extern "C" fn error(
 }
 
 fn decode(input: Vec<u8>) -> Decoding {
-    let mut d = Decoding {
-        input,
-        offset: 0,
-        pcm: Vec::new(),
-        channels: 0,
-        bits: 0,
-        rate: 0,
-    };
+    let mut d = Decoding { input, offset: 0, pcm: Vec::new(), channels: 0, bits: 0, rate: 0 };
     unsafe {
         let decoder = flac::FLAC__stream_decoder_new();
         let status = flac::FLAC__stream_decoder_init_stream(
@@ -96,10 +89,7 @@ fn decode(input: Vec<u8>) -> Decoding {
             &mut d as *mut Decoding as *mut c_void,
         );
         assert_eq!(status, flac::FLAC__STREAM_DECODER_INIT_STATUS_OK);
-        assert_ne!(
-            flac::FLAC__stream_decoder_process_until_end_of_stream(decoder),
-            0
-        );
+        assert_ne!(flac::FLAC__stream_decoder_process_until_end_of_stream(decoder), 0);
         flac::FLAC__stream_decoder_delete(decoder);
     }
     d
@@ -139,15 +129,8 @@ fn every_flac_level_decodes_to_the_exact_pcm() {
         let wire = encode_in_chunks(format, 1, &input, 3200);
         assert_eq!(&wire[..4], b"fLaC", "level {}", format - 1);
         let decoded = decode(wire);
-        assert_eq!(
-            (decoded.channels, decoded.bits, decoded.rate),
-            (1, 16, 16000)
-        );
-        assert!(
-            decoded.pcm == input,
-            "level {} does not round-trip",
-            format - 1
-        );
+        assert_eq!((decoded.channels, decoded.bits, decoded.rate), (1, 16, 16000));
+        assert!(decoded.pcm == input, "level {} does not round-trip", format - 1);
     }
 }
 

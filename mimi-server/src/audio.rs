@@ -168,13 +168,7 @@ impl AudioInput {
             Codec::Pcm => Pipeline::Pcm,
             Codec::Flac => Pipeline::Flac(FlacDecoder::start(format, Arc::clone(&stats))?),
         };
-        Ok(AudioInput {
-            format,
-            bytes_received: 0,
-            stats,
-            pipeline,
-            finished: None,
-        })
+        Ok(AudioInput { format, bytes_received: 0, stats, pipeline, finished: None })
     }
 
     /// Feeds one binary message. For FLAC this returns once the decoder has
@@ -226,9 +220,7 @@ impl AudioInput {
 /// Locks the statistics even if a thread panicked while holding them: the
 /// numbers stay usable for the log line.
 pub fn lock(stats: &Mutex<AudioStats>) -> MutexGuard<'_, AudioStats> {
-    stats
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Writes `DIR/<id>.pcm` under a temporary name first, so that the file is

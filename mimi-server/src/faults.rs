@@ -112,9 +112,7 @@ impl Fault {
             Fault::Close(code) => format!("close-{code}"),
             other => {
                 let found = NAMES.iter().find(|n| Fault::parse(n) == Some(other));
-                found
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|| format!("{other:?}"))
+                found.map(|n| n.to_string()).unwrap_or_else(|| format!("{other:?}"))
             }
         }
     }
@@ -131,10 +129,7 @@ impl Fault {
 
     /// Faults that take over right after the upgrade.
     pub fn after_upgrade(self) -> bool {
-        matches!(
-            self,
-            Fault::BadUpgrade | Fault::BadAccept | Fault::Silent | Fault::StopReading
-        )
+        matches!(self, Fault::BadUpgrade | Fault::BadAccept | Fault::Silent | Fault::StopReading)
     }
 
     /// Faults triggered by the first binary message.
@@ -162,10 +157,7 @@ pub struct FaultEnd {
 }
 
 fn ended(fault: Fault, detail: impl Into<String>) -> FaultEnd {
-    FaultEnd {
-        end: format!("fault-{}", fault.name()),
-        detail: detail.into(),
-    }
+    FaultEnd { end: format!("fault-{}", fault.name()), detail: detail.into() }
 }
 
 /// `tls-close-in-handshake` and `http-text`: no TLS, no WebSocket.
@@ -175,10 +167,7 @@ pub fn before_tls(fault: Fault, tcp: TcpStream, hold: Duration) -> FaultEnd {
         Fault::TlsCloseInHandshake => {
             let hello = read_client_hello(&mut conn);
             // Dropping the socket now closes it without a byte of answer.
-            ended(
-                fault,
-                format!("read {} bytes of ClientHello, closed", hello),
-            )
+            ended(fault, format!("read {} bytes of ClientHello, closed", hello))
         }
         _ => {
             let first = read_first_request(&mut conn);
@@ -192,10 +181,7 @@ pub fn before_tls(fault: Fault, tcp: TcpStream, hold: Duration) -> FaultEnd {
             conn::write_all_quiet(&mut conn, answer.as_bytes());
             conn.shutdown_write();
             let gone = conn::drain(&mut conn, hold.min(Duration::from_secs(5)));
-            ended(
-                fault,
-                format!("read {first} bytes, answered 200, {}", gone.name()),
-            )
+            ended(fault, format!("read {first} bytes, answered 200, {}", gone.name()))
         }
     }
 }
@@ -250,20 +236,10 @@ pub fn before_upgrade(fault: Fault, mut conn: Conn, hold: Duration) -> FaultEnd 
     let head = conn::read_request_head(&mut conn, Duration::from_secs(30));
     if fault == Fault::DropBeforeAnswer {
         let _ = conn.tcp().shutdown(std::net::Shutdown::Both);
-        return ended(
-            fault,
-            format!("read {} bytes of request, closed", head.len()),
-        );
+        return ended(fault, format!("read {} bytes of request, closed", head.len()));
     }
     let gone = conn::drain(&mut conn, hold);
-    ended(
-        fault,
-        format!(
-            "read {} bytes of request, never answered, {}",
-            head.len(),
-            gone.name()
-        ),
-    )
+    ended(fault, format!("read {} bytes of request, never answered, {}", head.len(), gone.name()))
 }
 
 /// `bad-upgrade`, `bad-accept`, `silent` and `stop-reading`, right after the
@@ -307,11 +283,7 @@ fn hold_without_reading(tcp: &TcpStream, hold: Duration) -> PeerGone {
         if left.is_zero() {
             return PeerGone::Timeout;
         }
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLRDHUP,
-            revents: 0,
-        };
+        let mut pfd = libc::pollfd { fd, events: libc::POLLRDHUP, revents: 0 };
         let wait_ms = left.as_millis().min(1000) as libc::c_int;
         // SAFETY: one valid pollfd for the duration of the call.
         let n = unsafe { libc::poll(&mut pfd, 1, wait_ms.max(1)) };
@@ -359,29 +331,20 @@ pub fn frame_header(first_byte: u8, len: u64, masked: bool) -> Vec<u8> {
 pub fn after_first_binary(fault: Fault, ws: &mut WebSocket<Conn>, hold: Duration) -> FaultEnd {
     // Anything tungstenite still buffers (a pong, say) must go out first.
     let _ = ws.flush();
-    ws.get_ref()
-        .set_write_timeout(Some(Duration::from_secs(30)));
+    ws.get_ref().set_write_timeout(Some(Duration::from_secs(30)));
     let after = hold.min(Duration::from_secs(30));
     match fault {
         Fault::Close(code) => {
-            let frame = CloseFrame {
-                code: CloseCode::from(code),
-                reason: "mimi-server fault".into(),
-            };
+            let frame =
+                CloseFrame { code: CloseCode::from(code), reason: "mimi-server fault".into() };
             let sent = ws.close(Some(frame)).is_ok();
             let end = wait_end(ws, Duration::from_secs(5), |_| {});
-            ended(
-                fault,
-                format!("close {code} sent={sent}; {}", end.describe()),
-            )
+            ended(fault, format!("close {code} sent={sent}; {}", end.describe()))
         }
         Fault::CloseNoStatus => {
             let sent = ws.close(None).is_ok();
             let end = wait_end(ws, Duration::from_secs(5), |_| {});
-            ended(
-                fault,
-                format!("empty close sent={sent}; {}", end.describe()),
-            )
+            ended(fault, format!("empty close sent={sent}; {}", end.describe()))
         }
         Fault::EmptyText | Fault::EmptyBinary => {
             let message = match fault {
@@ -390,10 +353,7 @@ pub fn after_first_binary(fault: Fault, ws: &mut WebSocket<Conn>, hold: Duration
             };
             let sent = ws.send(message).is_ok();
             let end = wait_end(ws, after, |_| {});
-            ended(
-                fault,
-                format!("empty message sent={sent}; {}", end.describe()),
-            )
+            ended(fault, format!("empty message sent={sent}; {}", end.describe()))
         }
         Fault::DropMidStream | Fault::CutFrame => {
             let mut sent = true;
@@ -417,11 +377,7 @@ pub fn after_first_binary(fault: Fault, ws: &mut WebSocket<Conn>, hold: Duration
             let bytes = match fault {
                 Fault::ReservedOpcode => frame_bytes(0x83, b"reserved opcode 3", None),
                 Fault::ReservedBits => frame_bytes(0xc1, b"{\"status\":\"rsv1\"}", None),
-                _ => frame_bytes(
-                    0x81,
-                    b"{\"status\":\"masked\"}",
-                    Some([0x1f, 0x2e, 0x3d, 0x4c]),
-                ),
+                _ => frame_bytes(0x81, b"{\"status\":\"masked\"}", Some([0x1f, 0x2e, 0x3d, 0x4c])),
             };
             let sent = conn::write_all_quiet(ws.get_mut(), &bytes);
             let end = wait_end(ws, after, |_| {});

@@ -87,15 +87,9 @@ impl FlacDecoder {
     /// Hands one chunk to the decoder and waits until it has decoded all it can.
     pub fn push(&mut self, chunk: Vec<u8>) -> Result<(), DecodeError> {
         if let Some(outcome) = &self.outcome {
-            return outcome
-                .clone()
-                .and(Err(DecodeError::Undecodable("audio after end".into())));
+            return outcome.clone().and(Err(DecodeError::Undecodable("audio after end".into())));
         }
-        let sent = self
-            .input
-            .as_ref()
-            .map(|tx| tx.send(chunk).is_ok())
-            .unwrap_or(false);
+        let sent = self.input.as_ref().map(|tx| tx.send(chunk).is_ok()).unwrap_or(false);
         if !sent {
             // The thread is gone; its Done event says why.
             return self.wait_done();
@@ -197,9 +191,7 @@ fn run_decoder(mut state: DecoderState) -> Result<(), DecodeError> {
     unsafe {
         let decoder = flac::FLAC__stream_decoder_new();
         if decoder.is_null() {
-            return Err(DecodeError::Undecodable(
-                "cannot allocate libFLAC decoder".into(),
-            ));
+            return Err(DecodeError::Undecodable("cannot allocate libFLAC decoder".into()));
         }
         let client = &mut state as *mut DecoderState as *mut c_void;
         let init = flac::FLAC__stream_decoder_init_stream(
@@ -216,9 +208,7 @@ fn run_decoder(mut state: DecoderState) -> Result<(), DecodeError> {
         );
         if init != flac::FLAC__STREAM_DECODER_INIT_STATUS_OK {
             flac::FLAC__stream_decoder_delete(decoder);
-            return Err(DecodeError::Undecodable(format!(
-                "libFLAC init status {init}"
-            )));
+            return Err(DecodeError::Undecodable(format!("libFLAC init status {init}")));
         }
         let ok = flac::FLAC__stream_decoder_process_until_end_of_stream(decoder);
         let end_state = flac::FLAC__stream_decoder_get_state(decoder);
@@ -228,9 +218,7 @@ fn run_decoder(mut state: DecoderState) -> Result<(), DecodeError> {
             return Err(failure);
         }
         if ok == 0 || end_state != flac::FLAC__STREAM_DECODER_END_OF_STREAM {
-            return Err(DecodeError::Undecodable(format!(
-                "libFLAC decoder state {end_state}"
-            )));
+            return Err(DecodeError::Undecodable(format!("libFLAC decoder state {end_state}")));
         }
         Ok(())
     }
@@ -278,19 +266,13 @@ unsafe extern "C" fn write_cb(
         return flac::FLAC__STREAM_DECODER_WRITE_STATUS_ABORT;
     }
     let header = &(*frame).header;
-    if !state.check(
-        "frame header",
-        header.sample_rate,
-        header.channels,
-        header.bits_per_sample,
-    ) {
+    if !state.check("frame header", header.sample_rate, header.channels, header.bits_per_sample) {
         return flac::FLAC__STREAM_DECODER_WRITE_STATUS_ABORT;
     }
     let channels = header.channels as usize;
     let blocksize = header.blocksize as usize;
-    let planes: Vec<&[i32]> = (0..channels)
-        .map(|c| std::slice::from_raw_parts(*buffer.add(c), blocksize))
-        .collect();
+    let planes: Vec<&[i32]> =
+        (0..channels).map(|c| std::slice::from_raw_parts(*buffer.add(c), blocksize)).collect();
     let mut out = std::mem::take(&mut state.scratch);
     out.clear();
     out.reserve(blocksize * channels * 2);
@@ -313,12 +295,7 @@ unsafe extern "C" fn metadata_cb(
     let state = &mut *(client as *mut DecoderState);
     if (*metadata).type_ == flac::FLAC__METADATA_TYPE_STREAMINFO {
         let info = (*metadata).data.stream_info;
-        state.check(
-            "STREAMINFO",
-            info.sample_rate,
-            info.channels,
-            info.bits_per_sample,
-        );
+        state.check("STREAMINFO", info.sample_rate, info.channels, info.bits_per_sample);
     }
 }
 

@@ -97,9 +97,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             Some(v) => v,
             None => {
                 i += 1;
-                args.get(i)
-                    .cloned()
-                    .ok_or_else(|| format!("{name} needs a value"))?
+                args.get(i).cloned().ok_or_else(|| format!("{name} needs a value"))?
             }
         };
         match name {
@@ -107,9 +105,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--port" => opts.port = value.parse().map_err(|_| format!("bad port '{value}'"))?,
             "--save-audio" => opts.save_audio = Some(PathBuf::from(value)),
             "--max-sessions" => {
-                let n: u64 = value
-                    .parse()
-                    .map_err(|_| format!("bad --max-sessions '{value}'"))?;
+                let n: u64 = value.parse().map_err(|_| format!("bad --max-sessions '{value}'"))?;
                 if n == 0 {
                     return Err("--max-sessions must be at least 1".into());
                 }
@@ -157,9 +153,7 @@ fn main() {
         _ => None,
     };
     let hold_secs = match std::env::var(HOLD_ENV) {
-        Ok(v) => v
-            .parse::<u64>()
-            .unwrap_or_else(|_| fail(&format!("bad {HOLD_ENV} '{v}'"))),
+        Ok(v) => v.parse::<u64>().unwrap_or_else(|_| fail(&format!("bad {HOLD_ENV} '{v}'"))),
         Err(_) => 300,
     };
     let config = Arc::new(Config {
@@ -207,17 +201,15 @@ fn serve(listener: TcpListener, config: Arc<Config>, max_sessions: Option<u64>) 
         let id = format!("{pid:x}-{counter}");
         let config = Arc::clone(&config);
         let ended = Arc::clone(&ended);
-        let spawned = thread::Builder::new()
-            .name(format!("session-{counter}"))
-            .spawn(move || {
-                let log = session::run(tcp, &config, &id);
-                eprintln!("{}", log.line());
-                let done = ended.fetch_add(1, Ordering::SeqCst) + 1;
-                if max_sessions.is_some_and(|max| done >= max) {
-                    let _ = std::io::stderr().flush();
-                    exit(0);
-                }
-            });
+        let spawned = thread::Builder::new().name(format!("session-{counter}")).spawn(move || {
+            let log = session::run(tcp, &config, &id);
+            eprintln!("{}", log.line());
+            let done = ended.fetch_add(1, Ordering::SeqCst) + 1;
+            if max_sessions.is_some_and(|max| done >= max) {
+                let _ = std::io::stderr().flush();
+                exit(0);
+            }
+        });
         if let Err(e) = spawned {
             eprintln!("mimi-server: cannot start a session thread: {e}");
         }

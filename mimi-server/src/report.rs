@@ -55,11 +55,7 @@ pub fn result_message(session_id: &str, status: &str, snap: &Snapshot) -> String
     json_string(&mut out, status);
     out.push_str(",\"response\":[{\"result\":");
     json_string(&mut out, &result_text(snap));
-    let _ = write!(
-        out,
-        ",\"pronunciation\":\"\",\"time\":[0,{}]}}]",
-        snap.millis()
-    );
+    let _ = write!(out, ",\"pronunciation\":\"\",\"time\":[0,{}]}}]", snap.millis());
     let level = match snap.level_dbfs {
         Some(db) => format!("{db:.1}"),
         None => "null".to_string(),
@@ -99,11 +95,7 @@ pub struct SessionLog {
 
 impl SessionLog {
     pub fn new(id: &str, peer: &str) -> Self {
-        SessionLog {
-            id: id.to_string(),
-            peer: peer.to_string(),
-            ..Default::default()
-        }
+        SessionLog { id: id.to_string(), peer: peer.to_string(), ..Default::default() }
     }
 
     pub fn set_audio(&mut self, snap: &Snapshot) {
@@ -140,15 +132,7 @@ impl SessionLog {
         } else {
             let _ = write!(out, " headers={}", self.headers.join(","));
         }
-        let _ = write!(
-            out,
-            " end={}",
-            if self.end.is_empty() {
-                "unknown"
-            } else {
-                &self.end
-            }
-        );
+        let _ = write!(out, " end={}", if self.end.is_empty() { "unknown" } else { &self.end });
         if let Some(fault) = &self.fault {
             let _ = write!(out, " fault={fault}");
         }
@@ -181,11 +165,7 @@ mod tests {
 
     fn snap(level: Option<f64>) -> Snapshot {
         Snapshot {
-            format: AudioFormat {
-                codec: Codec::Pcm,
-                rate: 16000,
-                channels: 1,
-            },
+            format: AudioFormat { codec: Codec::Pcm, rate: 16000, channels: 1 },
             bytes_received: 32000,
             samples: 16000,
             level_dbfs: level,

@@ -31,10 +31,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// Serves one connection; returns the facts for its log line.
 #[allow(clippy::result_large_err)] // the upgrade callback's type is fixed by tungstenite
 pub fn run(tcp: TcpStream, config: &Config, id: &str) -> SessionLog {
-    let peer = tcp
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "?".into());
+    let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
     let mut log = SessionLog::new(id, &peer);
     log.fault = config.fault.map(Fault::name);
     let _ = tcp.set_nodelay(true);
@@ -90,10 +87,7 @@ pub fn run(tcp: TcpStream, config: &Config, id: &str) -> SessionLog {
         return log;
     }
     let Some(format) = verdict.format else {
-        log.finish(
-            "internal-error",
-            Some("upgrade accepted without a format".into()),
-        );
+        log.finish("internal-error", Some("upgrade accepted without a format".into()));
         return log;
     };
     let input = match AudioInput::new(format, config.save_audio.is_some()) {
@@ -105,16 +99,8 @@ pub fn run(tcp: TcpStream, config: &Config, id: &str) -> SessionLog {
             return log;
         }
     };
-    let mut stream = Stream {
-        ws,
-        id,
-        config,
-        input,
-        reported: 0,
-        pings: 0,
-        pongs: 0,
-        saved: false,
-    };
+    let mut stream =
+        Stream { ws, id, config, input, reported: 0, pings: 0, pongs: 0, saved: false };
     let (end, detail) = stream.serve(&mut log);
     // Whatever way the session ended, the decoded audio is still saved.
     let _ = stream.input.finish();
@@ -171,10 +157,7 @@ pub fn wait_end(
 }
 
 fn close_frame(code: u16, reason: &str) -> CloseFrame {
-    CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.to_string().into(),
-    }
+    CloseFrame { code: CloseCode::from(code), reason: reason.to_string().into() }
 }
 
 /// True for `{"command":"recog-break"}`, whitespace allowed between tokens.
@@ -225,10 +208,8 @@ impl Stream<'_> {
                     }
                     let first = !binary_seen;
                     binary_seen = true;
-                    if let Some(fault) = self
-                        .config
-                        .fault
-                        .filter(|f| first && f.after_first_binary())
+                    if let Some(fault) =
+                        self.config.fault.filter(|f| first && f.after_first_binary())
                     {
                         let done =
                             faults::after_first_binary(fault, &mut self.ws, self.config.hold);
@@ -279,11 +260,9 @@ impl Stream<'_> {
     /// Closes the connection over audio the server cannot accept.
     fn refuse(&mut self, error: DecodeError) -> End {
         let (code, word, reason) = match &error {
-            DecodeError::Format(_) => (
-                1003,
-                "flac-format-mismatch",
-                "FLAC stream does not match X-Mimi-Content-Type",
-            ),
+            DecodeError::Format(_) => {
+                (1003, "flac-format-mismatch", "FLAC stream does not match X-Mimi-Content-Type")
+            }
             DecodeError::Undecodable(_) => {
                 (1007, "flac-undecodable", "cannot decode the FLAC stream")
             }
@@ -335,9 +314,7 @@ impl Stream<'_> {
             self.pings += 1;
         }
         let text = report::result_message(self.id, status, snap);
-        self.ws
-            .send(Message::text(text))
-            .map_err(|e| format!("{status}: {e}"))
+        self.ws.send(Message::text(text)).map_err(|e| format!("{status}: {e}"))
     }
 
     fn count_pong(&mut self, payload: &[u8]) {

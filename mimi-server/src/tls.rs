@@ -18,9 +18,7 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<SslAcceptor, String> {
     builder
         .set_private_key_file(key, SslFiletype::PEM)
         .map_err(|e| format!("cannot load private key {}: {e}", key.display()))?;
-    builder
-        .check_private_key()
-        .map_err(|e| format!("key does not match certificate: {e}"))?;
+    builder.check_private_key().map_err(|e| format!("key does not match certificate: {e}"))?;
     Ok(builder.build())
 }
 

@@ -19,13 +19,8 @@ pub struct Verdict {
 }
 
 /// Headers every WebSocket client sends; the rest are the client's own.
-const HANDSHAKE_HEADERS: &[&str] = &[
-    "host",
-    "upgrade",
-    "connection",
-    "x-mimi-content-type",
-    "content-length",
-];
+const HANDSHAKE_HEADERS: &[&str] =
+    &["host", "upgrade", "connection", "x-mimi-content-type", "content-length"];
 
 /// Names (lower case, in request order) of the request headers that are not
 /// part of the handshake itself.
@@ -57,9 +52,7 @@ pub fn parse_content_type(value: &str) -> Result<AudioFormat, String> {
     };
     let (mut bit, mut rate, mut channels) = (None, None, None);
     for part in parts {
-        let (key, val) = part
-            .split_once('=')
-            .ok_or_else(|| format!("malformed '{part}'"))?;
+        let (key, val) = part.split_once('=').ok_or_else(|| format!("malformed '{part}'"))?;
         let key = key.trim().to_ascii_lowercase();
         let slot = match key.as_str() {
             "bit" => &mut bit,
@@ -85,11 +78,7 @@ pub fn parse_content_type(value: &str) -> Result<AudioFormat, String> {
     if !(1..=8).contains(&channels) {
         return Err(format!("channels={channels} out of range 1..=8"));
     }
-    Ok(AudioFormat {
-        codec,
-        rate,
-        channels,
-    })
+    Ok(AudioFormat { codec, rate, channels })
 }
 
 fn parse_number(s: &str) -> Option<u32> {
@@ -222,23 +211,9 @@ mod tests {
     #[test]
     fn content_types() {
         let f = parse_content_type("audio/x-pcm;bit=16;rate=16000;channels=1").unwrap();
-        assert_eq!(
-            f,
-            AudioFormat {
-                codec: Codec::Pcm,
-                rate: 16000,
-                channels: 1
-            }
-        );
+        assert_eq!(f, AudioFormat { codec: Codec::Pcm, rate: 16000, channels: 1 });
         let f = parse_content_type("audio/x-flac; channels=2; rate=44100; bit=16").unwrap();
-        assert_eq!(
-            f,
-            AudioFormat {
-                codec: Codec::Flac,
-                rate: 44100,
-                channels: 2
-            }
-        );
+        assert_eq!(f, AudioFormat { codec: Codec::Flac, rate: 44100, channels: 2 });
         for bad in [
             "",
             "audio/x-wav;bit=16;rate=16000;channels=1",
@@ -260,16 +235,13 @@ mod tests {
     fn tokens() {
         let mut req = Request::new(());
         assert!(!token_matches(&req, "abc"));
-        req.headers_mut()
-            .insert("authorization", HeaderValue::from_static("Bearer abc"));
+        req.headers_mut().insert("authorization", HeaderValue::from_static("Bearer abc"));
         assert!(token_matches(&req, "abc"));
         assert!(!token_matches(&req, "abcd"));
         assert!(!token_matches(&req, "ab"));
-        req.headers_mut()
-            .insert("authorization", HeaderValue::from_static("bearer abc"));
+        req.headers_mut().insert("authorization", HeaderValue::from_static("bearer abc"));
         assert!(token_matches(&req, "abc"));
-        req.headers_mut()
-            .insert("authorization", HeaderValue::from_static("Basic abc"));
+        req.headers_mut().insert("authorization", HeaderValue::from_static("Basic abc"));
         assert!(!token_matches(&req, "abc"));
     }
 }

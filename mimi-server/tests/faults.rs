@@ -68,26 +68,19 @@ fn broken_101_modes() {
     );
     let mut tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     tcp.write_all(REQUEST.as_bytes()).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
+    tcp.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
     let mut head = vec![0u8; 4096];
     let n = tcp.read(&mut head).unwrap();
     let head = String::from_utf8_lossy(&head[..n]).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 101"), "{head}");
-    assert!(
-        !head.contains("upgrade:") && !head.contains("connection:"),
-        "{head}"
-    );
+    assert!(!head.contains("upgrade:") && !head.contains("connection:"), "{head}");
     drop(tcp);
     server.wait_log("end=fault-bad-upgrade");
 
     let server = fault_server("bad-accept");
     let err = connect(server.port, Some(PCM_16K_MONO), &[]).err().unwrap();
     assert!(
-        matches!(
-            err,
-            Error::Protocol(ProtocolError::SecWebSocketAcceptKeyMismatch)
-        ),
+        matches!(err, Error::Protocol(ProtocolError::SecWebSocketAcceptKeyMismatch)),
         "{err:?}"
     );
 }
@@ -104,14 +97,10 @@ fn unanswered_upgrade_modes() {
     let server = fault_server("never-answer");
     let mut tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     tcp.write_all(REQUEST.as_bytes()).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_millis(400)))
-        .unwrap();
+    tcp.set_read_timeout(Some(Duration::from_millis(400))).unwrap();
     let mut buf = [0u8; 16];
     let err = tcp.read(&mut buf).expect_err("no answer expected");
-    assert!(
-        matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
-        "{err:?}"
-    );
+    assert!(matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut), "{err:?}");
     drop(tcp);
     let line = server.wait_log("end=fault-never-answer");
     assert!(line.contains("peer closed"), "{line}");
@@ -121,19 +110,14 @@ fn unanswered_upgrade_modes() {
 fn silent_mode_sends_nothing_but_answers_close() {
     let server = fault_server("silent");
     let mut ws = connect(server.port, Some(PCM_16K_MONO), &[]).unwrap();
-    ws.send(Message::binary(to_bytes(&test_pcm(32000, 1, 2))))
-        .unwrap();
+    ws.send(Message::binary(to_bytes(&test_pcm(32000, 1, 2)))).unwrap();
     ws.send(recog_break()).unwrap();
-    ws.get_ref()
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
+    ws.get_ref().set_read_timeout(Some(Duration::from_millis(500))).unwrap();
     match ws.read() {
         Err(Error::Io(e)) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
         other => panic!("expected silence, got {other:?}"),
     }
-    ws.get_ref()
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    ws.get_ref().set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     ws.close(None).unwrap();
     assert!(matches!(ws.read(), Ok(Message::Close(_))));
     let line = server.wait_log("end=fault-silent");
@@ -162,13 +146,7 @@ fn connection_cut_modes() {
     let mut ws = connect(server.port, Some(PCM_16K_MONO), &[]).unwrap();
     ws.send(Message::binary(vec![0u8; 3200])).unwrap();
     let err = ws.read().expect_err("connection must end");
-    assert!(
-        matches!(
-            err,
-            Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)), "{err:?}");
     drop(ws);
     server.wait_log("end=fault-drop-mid-stream");
 
@@ -214,11 +192,8 @@ fn illegal_frame_modes() {
     assert_eq!(head[1] & 0x80, 0x80, "MASK bit set");
     let len = usize::from(head[1] & 0x7f);
     let key = read_n(&mut tcp, 4);
-    let payload: Vec<u8> = read_n(&mut tcp, len)
-        .iter()
-        .enumerate()
-        .map(|(i, b)| b ^ key[i % 4])
-        .collect();
+    let payload: Vec<u8> =
+        read_n(&mut tcp, len).iter().enumerate().map(|(i, b)| b ^ key[i % 4]).collect();
     assert_eq!(payload, b"{\"status\":\"masked\"}");
 }
 
@@ -243,8 +218,7 @@ fn oversize_mode_sends_17_mib_plus_one() {
 fn ping_between_results() {
     let server = fault_server("ping-between");
     let mut ws = connect(server.port, Some(PCM_16K_MONO), &[]).unwrap();
-    ws.send(Message::binary(to_bytes(&test_pcm(32000, 1, 9))))
-        .unwrap();
+    ws.send(Message::binary(to_bytes(&test_pcm(32000, 1, 9)))).unwrap();
     ws.send(recog_break()).unwrap();
     let mut kinds = Vec::new();
     loop {
@@ -268,14 +242,9 @@ fn ping_between_results() {
 
 #[test]
 fn stop_reading_blocks_the_sender() {
-    let server = Server::start_env(
-        &["--fault", "stop-reading"],
-        &[("MIMI_SERVER_HOLD_SECS", "3")],
-    );
+    let server = Server::start_env(&["--fault", "stop-reading"], &[("MIMI_SERVER_HOLD_SECS", "3")]);
     let mut ws = connect(server.port, Some(PCM_16K_MONO), &[]).unwrap();
-    ws.get_ref()
-        .set_write_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
+    ws.get_ref().set_write_timeout(Some(Duration::from_millis(300))).unwrap();
     let chunk = vec![0u8; 256 * 1024];
     let mut blocked = false;
     for _ in 0..256 {

@@ -31,11 +31,7 @@ fn bad_content_types_get_400() {
     let line = server.wait_log("end=http-400");
     assert!(line.contains("detail="), "{line}");
     // Spaces and any parameter order are fine.
-    let ws = connect(
-        server.port,
-        Some("audio/x-flac; channels=2; bit=16; rate=8000"),
-        &[],
-    );
+    let ws = connect(server.port, Some("audio/x-flac; channels=2; bit=16; rate=8000"), &[]);
     assert!(ws.is_ok());
 }
 
@@ -43,10 +39,7 @@ fn bad_content_types_get_400() {
 fn pcm_session_reports_exact_audio() {
     let dir = temp_dir("pcm");
     let server = Server::start(&["--save-audio", dir.to_str().unwrap()]);
-    let extra = [
-        ("X-Mimi-Process", "asr"),
-        ("Authorization", "Bearer secret-value"),
-    ];
+    let extra = [("X-Mimi-Process", "asr"), ("Authorization", "Bearer secret-value")];
     let mut ws = connect(server.port, Some(PCM_16K_MONO), &extra).unwrap();
     let mut pcm = to_bytes(&test_pcm(48000, 1, 7));
     pcm.push(0x11); // a trailing half sample is kept as received
@@ -79,13 +72,7 @@ fn pcm_session_reports_exact_audio() {
     assert!(line.contains("end=recog-finished"), "{line}");
     assert!(line.contains("format=pcm rate=16000 ch=1"), "{line}");
     // (tungstenite's client reorders its headers, so only the set is checked.)
-    let names = line
-        .split(" headers=")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap();
+    let names = line.split(" headers=").nth(1).unwrap().split(' ').next().unwrap();
     let mut names: Vec<&str> = names.split(',').collect();
     names.sort();
     assert_eq!(names, ["authorization", "x-mimi-process"], "{line}");
@@ -110,27 +97,15 @@ fn flac_session_decodes_bit_exactly() {
     let (texts, code) = read_to_close(&mut ws);
     assert_eq!(code, Some(1000));
     let last = texts.last().unwrap();
-    assert_eq!(
-        texts.len(),
-        3,
-        "two whole seconds, then the result: {texts:?}"
-    );
+    assert_eq!(texts.len(), 3, "two whole seconds, then the result: {texts:?}");
     assert_eq!(json_field(last, "format"), "flac");
     assert_eq!(json_field(last, "samples"), (16000 * 2 + 4321).to_string());
-    assert_eq!(
-        json_field(last, "bytes_received"),
-        flac_bytes.len().to_string()
-    );
+    assert_eq!(json_field(last, "bytes_received"), flac_bytes.len().to_string());
     let pcm = to_bytes(&samples);
     assert_eq!(json_field(last, "pcm_fnv1a64"), fnv1a64(&pcm));
     let id = json_field(last, "session_id");
     let saved = fs::read(dir.join(format!("{id}.pcm"))).unwrap();
-    assert!(
-        saved == pcm,
-        "decoded PCM differs ({} vs {} bytes)",
-        saved.len(),
-        pcm.len()
-    );
+    assert!(saved == pcm, "decoded PCM differs ({} vs {} bytes)", saved.len(), pcm.len());
     server.wait_log("format=flac rate=16000 ch=2");
     let _ = fs::remove_dir_all(&dir);
 }
@@ -138,17 +113,12 @@ fn flac_session_decodes_bit_exactly() {
 #[test]
 fn progress_follows_the_audio() {
     let server = Server::start(&[]);
-    let mut ws = connect(
-        server.port,
-        Some("audio/x-pcm;bit=16;rate=8000;channels=1"),
-        &[],
-    )
-    .unwrap();
+    let mut ws =
+        connect(server.port, Some("audio/x-pcm;bit=16;rate=8000;channels=1"), &[]).unwrap();
     // 1.5 s: one message right after the first second, none before.
     let pcm = to_bytes(&test_pcm(12000, 1, 1));
     ws.send(Message::binary(pcm[..15998].to_vec())).unwrap();
-    ws.send(Message::binary(pcm[15998..16000].to_vec()))
-        .unwrap();
+    ws.send(Message::binary(pcm[15998..16000].to_vec())).unwrap();
     let first = match ws.read().unwrap() {
         Message::Text(t) => t.to_string(),
         other => panic!("{other:?}"),
@@ -156,10 +126,8 @@ fn progress_follows_the_audio() {
     assert_eq!(json_field(&first, "status"), "recog-in-progress");
     assert_eq!(json_field(&first, "samples"), "8000");
     ws.send(Message::binary(pcm[16000..].to_vec())).unwrap();
-    ws.send(Message::text("{\"command\":\"something-else\"}"))
-        .unwrap();
-    ws.send(Message::text(" { \"command\" : \"recog-break\" } "))
-        .unwrap();
+    ws.send(Message::text("{\"command\":\"something-else\"}")).unwrap();
+    ws.send(Message::text(" { \"command\" : \"recog-break\" } ")).unwrap();
     let (texts, code) = read_to_close(&mut ws);
     assert_eq!(code, Some(1000));
     assert_eq!(texts.len(), 1, "{texts:?}");
@@ -183,28 +151,16 @@ fn flac_not_matching_the_header_is_refused() {
     let server = Server::start(&[]);
     let samples = test_pcm(4000, 1, 5);
     // Stream says 8000 Hz, the header 16000 Hz.
-    let mut ws = connect(
-        server.port,
-        Some(PCM_16K_MONO.replace("x-pcm", "x-flac").as_str()),
-        &[],
-    )
-    .unwrap();
-    ws.send(Message::binary(encode_flac(&samples, 1, 8000, 16)))
-        .unwrap();
+    let mut ws =
+        connect(server.port, Some(PCM_16K_MONO.replace("x-pcm", "x-flac").as_str()), &[]).unwrap();
+    ws.send(Message::binary(encode_flac(&samples, 1, 8000, 16))).unwrap();
     let (_, code) = read_to_close(&mut ws);
     assert_eq!(code, Some(1003));
     server.wait_log("end=flac-format-mismatch");
 
-    let mut ws = connect(
-        server.port,
-        Some("audio/x-flac;bit=16;rate=8000;channels=1"),
-        &[],
-    )
-    .unwrap();
-    ws.send(Message::binary(
-        b"this is not a FLAC stream at all, not even close".to_vec(),
-    ))
-    .unwrap();
+    let mut ws =
+        connect(server.port, Some("audio/x-flac;bit=16;rate=8000;channels=1"), &[]).unwrap();
+    ws.send(Message::binary(b"this is not a FLAC stream at all, not even close".to_vec())).unwrap();
     ws.send(recog_break()).unwrap();
     let (texts, code) = read_to_close(&mut ws);
     assert_eq!(code, Some(1007));
@@ -212,14 +168,9 @@ fn flac_not_matching_the_header_is_refused() {
     server.wait_log("end=flac-undecodable");
 
     // 24-bit FLAC is refused even when rate and channels match.
-    let mut ws = connect(
-        server.port,
-        Some("audio/x-flac;bit=16;rate=8000;channels=1"),
-        &[],
-    )
-    .unwrap();
-    ws.send(Message::binary(encode_flac(&samples, 1, 8000, 24)))
-        .unwrap();
+    let mut ws =
+        connect(server.port, Some("audio/x-flac;bit=16;rate=8000;channels=1"), &[]).unwrap();
+    ws.send(Message::binary(encode_flac(&samples, 1, 8000, 24))).unwrap();
     let (_, code) = read_to_close(&mut ws);
     assert_eq!(code, Some(1003));
 }

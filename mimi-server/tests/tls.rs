@@ -28,14 +28,7 @@ impl Cert {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let status = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-            ])
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
             .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
             .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
             .arg("-keyout")
@@ -44,11 +37,7 @@ impl Cert {
             .arg(dir.join("cert.pem"))
             .output()
             .expect("run openssl");
-        assert!(
-            status.status.success(),
-            "{}",
-            String::from_utf8_lossy(&status.stderr)
-        );
+        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
         Cert { dir }
     }
 
@@ -88,28 +77,18 @@ fn tls_stream(port: u16, ca: Option<&Path>) -> Result<SslStream<TcpStream>, Stri
     }
     let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    builder
-        .build()
-        .connect("localhost", tcp)
-        .map_err(|e| e.to_string())
+    builder.build().connect("localhost", tcp).map_err(|e| e.to_string())
 }
 
 type TlsWs = WebSocket<SslStream<TcpStream>>;
 
 fn wss_connect(port: u16, ca: &Path, auth: Option<&str>) -> Result<TlsWs, tungstenite::Error> {
     let stream = tls_stream(port, Some(ca)).expect("TLS handshake");
-    let mut req = format!("wss://localhost:{port}/")
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "X-Mimi-Content-Type",
-        HeaderValue::from_static(PCM_16K_MONO),
-    );
-    req.headers_mut()
-        .insert("X-Mimi-Input-Language", HeaderValue::from_static("ja"));
+    let mut req = format!("wss://localhost:{port}/").into_client_request().unwrap();
+    req.headers_mut().insert("X-Mimi-Content-Type", HeaderValue::from_static(PCM_16K_MONO));
+    req.headers_mut().insert("X-Mimi-Input-Language", HeaderValue::from_static("ja"));
     if let Some(auth) = auth {
-        req.headers_mut()
-            .insert("Authorization", HeaderValue::from_str(auth).unwrap());
+        req.headers_mut().insert("Authorization", HeaderValue::from_str(auth).unwrap());
     }
     match tungstenite::client(req, stream) {
         Ok((ws, _)) => Ok(ws),
@@ -140,28 +119,16 @@ fn wss_session_with_token() {
     assert_eq!(json_field(last, "status"), "recog-finished");
     assert_eq!(json_field(last, "pcm_fnv1a64"), fnv1a64(&pcm));
     let line = server.wait_log("end=recog-finished");
-    assert!(
-        line.contains("authorization"),
-        "the header name is listed: {line}"
-    );
+    assert!(line.contains("authorization"), "the header name is listed: {line}");
     assert!(!line.contains("detail="), "clean close expected: {line}");
-    assert!(
-        !server.stderr().contains(TOKEN),
-        "token leaked: {}",
-        server.stderr()
-    );
+    assert!(!server.stderr().contains(TOKEN), "token leaked: {}", server.stderr());
 }
 
 #[test]
 fn missing_or_wrong_token_gets_401() {
     let cert = Cert::new("token");
     let server = start(&cert, &["--token", TOKEN]);
-    for auth in [
-        None,
-        Some("Bearer not-the-token"),
-        Some(TOKEN),
-        Some("Basic abc"),
-    ] {
+    for auth in [None, Some("Bearer not-the-token"), Some(TOKEN), Some("Basic abc")] {
         let err = wss_connect(server.port, &cert.cert(), auth).expect_err("must be refused");
         assert_eq!(status_of(&err), 401, "{auth:?}");
     }
@@ -170,11 +137,7 @@ fn missing_or_wrong_token_gets_401() {
     let err = connect(plain.port, Some(PCM_16K_MONO), &[]).err().unwrap();
     assert_eq!(status_of(&err), 401);
     let bearer = format!("Bearer {TOKEN}");
-    let ok = connect(
-        plain.port,
-        Some(PCM_16K_MONO),
-        &[("Authorization", bearer.as_str())],
-    );
+    let ok = connect(plain.port, Some(PCM_16K_MONO), &[("Authorization", bearer.as_str())]);
     assert!(ok.is_ok());
     server.wait_log("end=http-401");
     plain.wait_log("end=http-401");
@@ -188,15 +151,10 @@ fn plain_client_on_tls_port_is_dropped() {
     let server = start(&cert, &[]);
     let mut tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    tcp.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
     let mut answer = Vec::new();
     let _ = tcp.read_to_end(&mut answer);
-    assert!(
-        !answer.starts_with(b"HTTP/"),
-        "{:?}",
-        String::from_utf8_lossy(&answer)
-    );
+    assert!(!answer.starts_with(b"HTTP/"), "{:?}", String::from_utf8_lossy(&answer));
     server.wait_log("end=tls-handshake-failed");
 }
 
@@ -210,8 +168,7 @@ fn tls_close_in_handshake_mode() {
     // Raw view: the server reads the hello record and answers nothing.
     let mut tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    tcp.write_all(&[0x16, 0x03, 0x01, 0x00, 0x04, 1, 0, 0, 0])
-        .unwrap();
+    tcp.write_all(&[0x16, 0x03, 0x01, 0x00, 0x04, 1, 0, 0, 0]).unwrap();
     let mut answer = Vec::new();
     let _ = tcp.read_to_end(&mut answer);
     assert!(answer.is_empty(), "{answer:?}");
@@ -222,15 +179,11 @@ fn http_text_mode() {
     let server = Server::start(&["--fault", "http-text"]);
     let mut tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    tcp.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
     let mut answer = String::new();
     tcp.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
-    assert!(
-        answer.contains("\r\n\r\nmimi-server: plain HTTP"),
-        "{answer}"
-    );
+    assert!(answer.contains("\r\n\r\nmimi-server: plain HTTP"), "{answer}");
     // A TLS client gets text where it expects a ServerHello.
     assert!(tls_stream(server.port, None).is_err());
     server.wait_log("answered 200");

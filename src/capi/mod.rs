@@ -145,11 +145,7 @@ impl AudioSource for CAudioSource {
                 self.userdata.0,
             )
         };
-        TxChunk {
-            len,
-            recog_break: recog_break != 0,
-            error,
-        }
+        TxChunk { len, recog_break: recog_break != 0, error }
     }
 }
 
@@ -249,23 +245,18 @@ pub unsafe extern "C" fn mimi_open(
             )
         }?;
         let source = on_tx_callback.map(|txfunc| {
-            Box::new(CAudioSource {
-                txfunc,
-                userdata: UserData(userdata_for_tx),
-            }) as Box<dyn AudioSource>
+            Box::new(CAudioSource { txfunc, userdata: UserData(userdata_for_tx) })
+                as Box<dyn AudioSource>
         });
         let sink = on_rx_callback.map(|rxfunc| {
-            Box::new(CResultSink {
-                rxfunc,
-                userdata: UserData(userdata_for_rx),
-                text: Vec::new(),
-            }) as Box<dyn ResultSink>
+            Box::new(CResultSink { rxfunc, userdata: UserData(userdata_for_rx), text: Vec::new() })
+                as Box<dyn ResultSink>
         });
         Session::open(&opts, source, sink)
     });
 
     let (handle, code) = match result {
-        Ok(session) => (Box::into_raw(Box::new(session)).cast::<MIMI_IO>(), 0),
+        Ok(session) => (Box::into_raw(session).cast::<MIMI_IO>(), 0),
         Err(e) => {
             log::error!("mimi_open failed: {e}");
             (std::ptr::null_mut(), e.code())

@@ -46,13 +46,7 @@ impl Server {
         let mut out = BufReader::new(child.stdout.take().unwrap());
         out.read_line(&mut first).expect("read first stdout line");
         assert!(first.starts_with("listening on "), "first line: {first:?}");
-        let port = first
-            .trim_end()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse()
-            .expect("port number");
+        let port = first.trim_end().rsplit(':').next().unwrap().parse().expect("port number");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&lines);
         let err = child.stderr.take().unwrap();
@@ -62,12 +56,7 @@ impl Server {
                 sink.lock().unwrap().push(line);
             }
         });
-        Server {
-            child,
-            port,
-            lines,
-            _stdout: out,
-        }
+        Server { child, port, lines, _stdout: out }
     }
 
     pub fn url(&self) -> String {
@@ -82,20 +71,10 @@ impl Server {
     pub fn wait_log(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(line) = self
-                .lines
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(needle))
-            {
+            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| l.contains(needle)) {
                 return line.clone();
             }
-            assert!(
-                Instant::now() < deadline,
-                "no log line with {needle:?}:\n{}",
-                self.stderr()
-            );
+            assert!(Instant::now() < deadline, "no log line with {needle:?}:\n{}", self.stderr());
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -132,17 +111,13 @@ pub fn connect(
 ) -> Result<Ws, tungstenite::Error> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).expect("tcp connect");
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!("ws://127.0.0.1:{port}/")
-        .into_client_request()
-        .unwrap();
+    let mut req = format!("ws://127.0.0.1:{port}/").into_client_request().unwrap();
     if let Some(ct) = content_type {
-        req.headers_mut()
-            .insert("X-Mimi-Content-Type", HeaderValue::from_str(ct).unwrap());
+        req.headers_mut().insert("X-Mimi-Content-Type", HeaderValue::from_str(ct).unwrap());
     }
     for (k, v) in extra {
         let name: tungstenite::http::HeaderName = k.parse().unwrap();
-        req.headers_mut()
-            .append(name, HeaderValue::from_str(v).unwrap());
+        req.headers_mut().append(name, HeaderValue::from_str(v).unwrap());
     }
     match tungstenite::client(req, tcp) {
         Ok((ws, _resp)) => Ok(ws),
@@ -194,10 +169,7 @@ pub fn fnv1a64(bytes: &[u8]) -> String {
 /// Value of `"key":` in a flat JSON text, without quotes (tests only).
 pub fn json_field(json: &str, key: &str) -> String {
     let pat = format!("\"{key}\":");
-    let start = json
-        .find(&pat)
-        .unwrap_or_else(|| panic!("{key} missing in {json}"))
-        + pat.len();
+    let start = json.find(&pat).unwrap_or_else(|| panic!("{key} missing in {json}")) + pat.len();
     let rest = &json[start..];
     let end = rest.find([',', '}', ']']).unwrap_or(rest.len());
     rest[..end].trim_matches('"').to_string()
@@ -255,10 +227,7 @@ pub fn encode_flac(samples: &[i16], channels: u32, rate: u32, bits: u32) -> Vec<
         assert_eq!(status, flac::FLAC__STREAM_ENCODER_INIT_STATUS_OK);
         let wide: Vec<i32> = samples.iter().map(|&s| i32::from(s)).collect();
         let frames = (wide.len() / channels as usize) as u32;
-        assert_ne!(
-            flac::FLAC__stream_encoder_process_interleaved(enc, wide.as_ptr(), frames),
-            0
-        );
+        assert_ne!(flac::FLAC__stream_encoder_process_interleaved(enc, wide.as_ptr(), frames), 0);
         assert_ne!(flac::FLAC__stream_encoder_finish(enc), 0);
         flac::FLAC__stream_encoder_delete(enc);
     }
