@@ -160,6 +160,10 @@ impl IoLoop {
     fn pass_backlog(&mut self) {
         if let Some(message) = self.backlog.take() {
             self.deliver(message);
+            if self.backlog.is_none() {
+                // Reads were held back by us, not by a silent server.
+                self.last_heard = Instant::now();
+            }
         }
     }
 
@@ -254,7 +258,9 @@ impl IoLoop {
     fn check_timers(&mut self) {
         let now = Instant::now();
         match self.phase {
-            Phase::Streaming if now >= self.last_heard + self.timeouts.receive => {
+            Phase::Streaming
+                if self.backlog.is_none() && now >= self.last_heard + self.timeouts.receive =>
+            {
                 log::error!("no message from the server for {:?}", self.timeouts.receive);
                 self.shared.fail(MimiError::ReceiveTimeout.into());
                 self.start_closing();
