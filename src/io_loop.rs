@@ -285,6 +285,8 @@ impl IoLoop {
         let now = Instant::now();
         let mut due = match self.phase {
             Phase::Closing { deadline } => deadline,
+            // Held-back reads: the receiving thread wakes us when it takes a message.
+            _ if self.backlog.is_some() => now + self.timeouts.receive,
             _ => self.last_heard + self.timeouts.receive,
         };
         if let Some(since) = self.write_stalled_since {
