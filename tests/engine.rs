@@ -152,3 +152,59 @@ fn starting_twice_is_905_and_missing_callbacks_are_901_then_902() {
     assert_eq!(session.start(), Err(mimiio::error::MimiError::NoRxFunc));
     session.close();
 }
+
+/// A sink that is slow, so results pile up behind it.
+#[derive(Clone, Default)]
+struct SlowCollect(Arc<Mutex<Vec<Received>>>);
+
+impl ResultSink for SlowCollect {
+    fn deliver(&mut self, message: &Received) -> i32 {
+        thread::sleep(Duration::from_millis(2));
+        self.0.lock().unwrap().push(message.clone());
+        0
+    }
+}
+
+/// An idle source: no audio, no break.
+struct Idle;
+
+impl AudioSource for Idle {
+    fn fill(&mut self, _: &mut [u8]) -> TxChunk {
+        TxChunk::default()
+    }
+}
+
+#[test]
+fn a_slow_rxfunc_gets_every_message_in_order_when_the_queue_fills() {
+    const COUNT: usize = 300;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let mut ws = tungstenite::accept(tcp).unwrap();
+        for i in 0..COUNT {
+            ws.send(Message::text(format!("{i}"))).unwrap();
+        }
+        let normal = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+        ws.close(Some(normal)).unwrap();
+        while ws.read().is_ok() {}
+    });
+
+    let results = SlowCollect::default();
+    let session =
+        Session::open(&options(port, 0), Some(Box::new(Idle)), Some(Box::new(results.clone())))
+            .unwrap();
+    session.start().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while results.0.lock().unwrap().len() < COUNT {
+        assert!(Instant::now() < deadline, "results stopped arriving");
+        thread::sleep(Duration::from_millis(5));
+    }
+    wait_inactive(&session);
+    assert_eq!(session.error(), 0);
+    session.close();
+    server.join().unwrap();
+
+    let expected: Vec<Received> = (0..COUNT).map(|i| Received::Text(i.to_string())).collect();
+    assert_eq!(*results.0.lock().unwrap(), expected);
+}
