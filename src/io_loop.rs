@@ -92,7 +92,11 @@ impl IoLoop {
             if self.phase == Phase::Streaming && self.shared.stop_requested() {
                 self.start_closing();
             }
+            let was_stalled = self.write_stalled_since.is_some();
             self.flush();
+            // The sending thread may be waiting on a full queue that only the next
+            // round empties: no wake-up will come from it, so do not wait.
+            let unstalled = was_stalled && self.write_stalled_since.is_none();
             self.pass_backlog();
             let more_to_read = self.read_available();
             self.check_timers();
@@ -104,7 +108,8 @@ impl IoLoop {
                 read: self.backlog.is_none(),
                 write: self.write_stalled_since.is_some(),
             };
-            let timeout = if more_to_read { Duration::ZERO } else { self.next_timer() };
+            let timeout =
+                if more_to_read || unstalled { Duration::ZERO } else { self.next_timer() };
             wake::wait(socket, interest, &self.shared.wake, timeout);
         }
         log::debug!("connection closed");
