@@ -14,6 +14,9 @@ declare -A needed=(
   [valgrind]=valgrind
   [openssl]=openssl
   [python3]=python3
+  [ip]=iproute2
+  [unshare]=util-linux
+  [readelf]=binutils
 )
 missing=()
 for cmd in "${!needed[@]}"; do
