@@ -90,16 +90,14 @@ impl MimiError {
     pub fn text(self) -> &'static CStr {
         match self {
             Self::Internal => c"internal error in the library (should not happen)",
-            Self::EncoderInit => {
-                c"audio encoder could not be initialised (unsupported format, sampling rate or channel count)"
-            }
+            Self::EncoderInit => c"audio encoder could not start (format, rate or channels)",
             Self::EncoderFailed => c"audio encoder failed while streaming",
-            Self::TlsContext => c"TLS client context could not be created (for example an unreadable CA file)",
+            Self::TlsContext => c"TLS client context could not be built (e.g. unreadable CA file)",
             Self::TlsCertificateUnusable => c"server certificate is malformed or unusable",
-            Self::TlsHostnameMismatch => c"server certificate is valid but issued for another host name",
-            Self::TlsPeerClosedHandshake => c"peer closed the connection during the TLS handshake",
+            Self::TlsHostnameMismatch => c"server certificate is valid but for another host name",
+            Self::TlsPeerClosedHandshake => c"peer closed the connection in the TLS handshake",
             Self::TlsHandshakeFailed => {
-                c"TLS handshake failed: server certificate validation error (expired, untrusted or self-signed) or the server does not speak TLS"
+                c"TLS handshake failed: server certificate validation error, or no TLS server"
             }
             Self::Resolve => c"host name could not be resolved",
             Self::ConnectTimeout => c"timed out while connecting to the server",
@@ -107,13 +105,13 @@ impl MimiError {
                 c"server could not be reached (connection refused, no route, or invalid port)"
             }
             Self::DroppedBeforeUpgrade => {
-                c"server dropped the connection before the WebSocket upgrade finished (for example the concurrent session limit; retry later)"
+                c"server dropped the connection before the upgrade (e.g. session limit; retry later)"
             }
             Self::StreamNetwork => c"network error while streaming",
             Self::ConnectionLost => c"connection was lost suddenly during communication",
             Self::Network => c"network error",
             Self::UpgradeRefused => {
-                c"WebSocket not permitted by the server, or an invalid request header"
+                c"WebSocket not permitted by the server, or invalid request header"
             }
             Self::MalformedRequest => c"malformed WebSocket handshake request (reserved)",
             Self::ProtocolVersionRejected => c"server rejected the WebSocket protocol version",
@@ -126,7 +124,7 @@ impl MimiError {
             Self::TruncatedFrame => c"WebSocket frame cut off by the end of the stream",
             Self::ReceiveTimeout => c"no response from the server within the receive timeout",
             Self::Protocol => {
-                c"WebSocket protocol error (reserved bits, unknown opcode or masked frame from the server)"
+                c"WebSocket protocol error (reserved bits, unknown opcode or masked frame)"
             }
             Self::NoTxFunc => c"programming error: no txfunc was given to mimi_open",
             Self::NoRxFunc => c"programming error: no rxfunc was given to mimi_open",
