@@ -105,7 +105,7 @@ impl MimiError {
                 c"server could not be reached (connection refused, no route, or invalid port)"
             }
             Self::DroppedBeforeUpgrade => {
-                c"server dropped the connection before the upgrade (e.g. session limit; retry later)"
+                c"server dropped the connection before the upgrade (session limit? retry later)"
             }
             Self::StreamNetwork => c"network error while streaming",
             Self::ConnectionLost => c"connection was lost suddenly during communication",
