@@ -51,8 +51,7 @@ pub struct FlacEncoder {
     encoder: NonNull<flac::FLAC__StreamEncoder>,
     /// Where libFLAC's write callback appends; boxed so its address stays put
     /// while `FlacEncoder` itself moves.
-    #[allow(clippy::box_collection)]
-    output: Box<Vec<u8>>,
+    output: Box<Output>,
     channels: usize,
     /// Bytes of an incomplete sample frame, kept for the next chunk.
     partial: Vec<u8>,
@@ -64,19 +63,32 @@ pub struct FlacEncoder {
 // thread at a time because `FlacEncoder` is owned, not shared.
 unsafe impl Send for FlacEncoder {}
 
+/// What the write callback writes into.
+struct Output {
+    bytes: Vec<u8>,
+    /// Test hook (`MIMIIO_TEST_FAIL_ENCODER=1`): report a write failure for the
+    /// first audio frame, so the real libFLAC error path (502) can be tested.
+    fail_audio: bool,
+}
+
 unsafe extern "C" fn append_output(
     _encoder: *const flac::FLAC__StreamEncoder,
     buffer: *const flac::FLAC__byte,
     bytes: usize,
-    _samples: u32,
+    samples: u32,
     _current_frame: u32,
     client_data: *mut c_void,
 ) -> flac::FLAC__StreamEncoderWriteStatus {
-    // SAFETY: client_data is the boxed Vec registered at init, alive while the
-    // encoder lives, and libFLAC hands us `bytes` readable bytes at `buffer`.
-    let output = unsafe { &mut *(client_data as *mut Vec<u8>) };
+    // SAFETY: client_data is the boxed Output registered at init, alive while the
+    // encoder lives.
+    let output = unsafe { &mut *(client_data as *mut Output) };
+    // Metadata writes carry no samples; audio frames do.
+    if output.fail_audio && samples > 0 {
+        return flac::FLAC__STREAM_ENCODER_WRITE_STATUS_FATAL_ERROR;
+    }
     if bytes > 0 {
-        output.extend_from_slice(unsafe { std::slice::from_raw_parts(buffer, bytes) });
+        // SAFETY: libFLAC hands us `bytes` readable bytes at `buffer`.
+        output.bytes.extend_from_slice(unsafe { std::slice::from_raw_parts(buffer, bytes) });
     }
     flac::FLAC__STREAM_ENCODER_WRITE_STATUS_OK
 }
@@ -88,7 +100,10 @@ impl FlacEncoder {
         let encoder = NonNull::new(raw).ok_or(MimiError::EncoderInit)?;
         let mut this = FlacEncoder {
             encoder,
-            output: Box::new(Vec::new()),
+            output: Box::new(Output {
+                bytes: Vec::new(),
+                fail_audio: std::env::var_os("MIMIIO_TEST_FAIL_ENCODER").is_some_and(|v| v == "1"),
+            }),
             channels: audio.channels as usize,
             partial: Vec::new(),
             samples: Vec::new(),
@@ -105,7 +120,7 @@ impl FlacEncoder {
             if !configured {
                 return Err(MimiError::EncoderInit);
             }
-            let client_data = &mut *this.output as *mut Vec<u8> as *mut c_void;
+            let client_data = &mut *this.output as *mut Output as *mut c_void;
             flac::FLAC__stream_encoder_init_stream(
                 e,
                 Some(append_output),
@@ -150,7 +165,7 @@ impl FlacEncoder {
                 return Err(MimiError::EncoderFailed);
             }
         }
-        out.append(&mut self.output);
+        out.append(&mut self.output.bytes);
         Ok(())
     }
 
@@ -166,7 +181,7 @@ impl FlacEncoder {
         // SAFETY: the encoder is initialised; finish flushes the last block through
         // the write callback and returns it to the uninitialised state.
         let ok = unsafe { flac::FLAC__stream_encoder_finish(self.encoder.as_ptr()) };
-        out.append(&mut self.output);
+        out.append(&mut self.output.bytes);
         if ok == 0 {
             log::error!("libFLAC failed while finishing the stream");
             return Err(MimiError::EncoderFailed);

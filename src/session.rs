@@ -205,8 +205,8 @@ impl Session {
         sink: Option<Box<dyn ResultSink>>,
     ) -> Result<Box<Session>, MimiError> {
         let encoder = Encoder::new(&opts.audio)?;
-        let wake = Wake::new().map_err(|_| MimiError::Internal)?;
         let ws = handshake::open(opts)?;
+        let wake = Wake::new().map_err(|_| MimiError::Internal)?;
 
         let unstarted = Unstarted { ws, encoder, source, sink };
         Ok(Box::new(Session {

@@ -148,13 +148,15 @@ fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, 
 }
 
 /// Resolves and connects, trying each address with what is left of the deadline.
+/// All addresses timing out is 703; refused or unreachable is 704; a local
+/// failure such as running out of descriptors is 799.
 pub fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, MimiError> {
     let addrs = resolve(host, port, deadline)?;
 
-    let mut timed_out = false;
+    let mut failure = MimiError::Network;
     for addr in addrs {
         let Some(wait) = remaining(deadline) else {
-            timed_out = true;
+            failure = MimiError::ConnectTimeout;
             break;
         };
         match TcpStream::connect_timeout(&addr, wait) {
@@ -164,12 +166,37 @@ pub fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, Mi
                 log::debug!("connected to {addr}");
                 return Ok(tcp);
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
-                log::warning!("connecting to {addr} timed out");
-                timed_out = true;
+            Err(e) => {
+                log::warning!("cannot connect to {addr}: {e}");
+                let this = match e.kind() {
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                        MimiError::ConnectTimeout
+                    }
+                    io::ErrorKind::ConnectionRefused
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::NetworkUnreachable
+                    | io::ErrorKind::HostUnreachable
+                    | io::ErrorKind::NetworkDown
+                    | io::ErrorKind::AddrNotAvailable => MimiError::Unreachable,
+                    _ => MimiError::Network,
+                };
+                // Of several addresses, a timeout says most, then unreachable.
+                failure = worst(failure, this);
             }
-            Err(e) => log::warning!("cannot connect to {addr}: {e}"),
         }
     }
-    Err(if timed_out { MimiError::ConnectTimeout } else { MimiError::Unreachable })
+    Err(failure)
+}
+
+fn worst(a: MimiError, b: MimiError) -> MimiError {
+    let rank = |e| match e {
+        MimiError::ConnectTimeout => 2,
+        MimiError::Unreachable => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
 }
