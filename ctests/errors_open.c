@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -221,6 +222,30 @@ static void connect_that_never_completes_is_703(void)
     close(listener);
 }
 
+/*
+ * A local failure before any traffic: the descriptor limit is set to the next
+ * free descriptor, so the socket mimi_open creates first fails with EMFILE.
+ * The port refuses connections, so 704 would show the limit did not bite.
+ */
+static void no_descriptor_left_for_the_socket_is_799(void)
+{
+    int port, next, errorno;
+    struct rlimit saved, tight;
+
+    close(bound_socket(&port));
+    next = dup(0);
+    CHECK(next >= 0);
+    close(next);
+    CHECK(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    tight = saved;
+    tight.rlim_cur = (rlim_t)next;
+    CHECK(setrlimit(RLIMIT_NOFILE, &tight) == 0);
+
+    errorno = failed_open_error(port, 10000);
+    CHECK(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+    CHECK_INT(errorno, 799);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -236,6 +261,7 @@ int main(int argc, char **argv)
         {"never_answered_upgrade_is_703", never_answered_upgrade_is_703},
         {"nothing_listening_is_704", nothing_listening_is_704},
         {"connect_that_never_completes_is_703", connect_that_never_completes_is_703},
+        {"no_descriptor_left_for_the_socket_is_799", no_descriptor_left_for_the_socket_is_799},
     };
 
     return run_tests(tests, sizeof tests / sizeof tests[0], 30, argc, argv);

@@ -38,13 +38,13 @@ typedef struct {
 
 /* Opens a PCM session to 127.0.0.1:port, starts it, waits until it is no
  * longer active, records what the contract says must hold, and closes it. */
-static void stream_to_end(int port, MIMIIO_TX_FUNC tx, void *tx_data, MIMIIO_RX_FUNC rx,
-                          void *rx_data, outcome *out)
+static void stream_format_to_end(int port, MIMIIO_AUDIO_FORMAT format, MIMIIO_TX_FUNC tx,
+                                 void *tx_data, MIMIIO_RX_FUNC rx, void *rx_data, outcome *out)
 {
     int errorno = -12345;
     long long started, deadline;
-    MIMI_IO *mio = mimi_open("127.0.0.1", port, tx, rx, tx_data, rx_data, MIMIIO_RAW_PCM, 16000,
-                             1, NULL, 0, NULL, MIMIIO_LOG_ERROR, &errorno);
+    MIMI_IO *mio = mimi_open("127.0.0.1", port, tx, rx, tx_data, rx_data, format, 16000, 1, NULL,
+                             0, NULL, MIMIIO_LOG_ERROR, &errorno);
 
     CHECK_INT(errorno, 0);
     CHECK(mio != NULL);
@@ -64,6 +64,13 @@ static void stream_to_end(int port, MIMIIO_TX_FUNC tx, void *tx_data, MIMIIO_RX_
     started = now_ms();
     mimi_close(mio);
     out->close_ms = now_ms() - started;
+}
+
+/* The same with raw PCM, which most tests send. */
+static void stream_to_end(int port, MIMIIO_TX_FUNC tx, void *tx_data, MIMIIO_RX_FUNC rx,
+                          void *rx_data, outcome *out)
+{
+    stream_format_to_end(port, MIMIIO_RAW_PCM, tx, tx_data, rx, rx_data, out);
 }
 
 /* The contract around every number; the number itself is checked by the
@@ -645,9 +652,43 @@ static void len_262144_streams_bit_exact(void)
     remove_temp_dir(dir);
 }
 
+/*
+ * libFLAC failing while it encodes. Nothing a caller sends can make libFLAC fail
+ * mid-stream, so the library's test hook MIMIIO_TEST_FAIL_ENCODER=1 makes its
+ * write callback report an error for the first audio frame; the library's own
+ * error path then gives 502.
+ */
+static void flac_encoder_failing_while_streaming_is_502(void)
+{
+    mimi_server server;
+    unsigned char *raw;
+    size_t raw_size;
+    audio_source source;
+    results collected;
+    outcome out;
+
+    setenv("MIMIIO_TEST_FAIL_ENCODER", "1", 1);
+    server_start(&server, NULL);
+    raw = read_testdata(RAW_NAME, &raw_size);
+    endless_source_init(&source, raw, raw_size);
+    results_init(&collected);
+
+    stream_format_to_end(server.port, MIMIIO_FLAC_5, audio_txfunc, &source, results_rxfunc,
+                         &collected, &out);
+    CHECK_INT(out.error, 502);
+    check_ended_cleanly(&out);
+
+    results_free(&collected);
+    audio_source_destroy(&source);
+    free(raw);
+    server_stop(&server);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
+        {"flac_encoder_failing_while_streaming_is_502",
+         flac_encoder_failing_while_streaming_is_502},
         {"silent_server_is_830", silent_server_is_830},
         {"drop_mid_stream_is_791", drop_mid_stream_is_791},
         {"close_1001_is_1001", close_1001_is_1001},

@@ -7,6 +7,8 @@
 #   expired.pem, expired.key        the same names, valid only in 2020
 #   selfsigned.pem, selfsigned.key  localhost, signed by its own key
 #   other.pem, other.key            signed by the CA for other.example only
+#   clientonly.pem, clientonly.key  localhost, signed by the CA, but its extended
+#                                   key usage allows client authentication only
 #   ca2.pem                         a second CA nobody trusts
 #   untrusted.pem, untrusted.key    localhost, signed by the second CA
 #
@@ -34,6 +36,12 @@ subjectKeyIdentifier = hash
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+
+[clientonly]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
 subjectAltName = DNS:localhost, IP:127.0.0.1
 
 [other]
@@ -108,6 +116,7 @@ rm -rf ca-db
 
 signed server ca "/CN=localhost" localhost
 signed other ca "/CN=other.example" other
+signed clientonly ca "/CN=localhost" clientonly
 
 new_key ca2.key
 openssl req -new -x509 -key ca2.key -subj "/CN=mimiio untrusted test CA" -days 10 \
@@ -122,6 +131,10 @@ rm -f ext.cnf
 # What the tests rely on, so that a wrong certificate fails here and not as a
 # puzzling error number later.
 openssl verify -CAfile ca.pem server.pem other.pem > /dev/null
+if openssl verify -CAfile ca.pem -purpose sslserver clientonly.pem > /dev/null 2>&1; then
+    echo "make-certs.sh: clientonly.pem is usable by a server" >&2
+    exit 1
+fi
 openssl verify -CAfile ca2.pem untrusted.pem > /dev/null
 openssl verify -CAfile ca.pem -attime 1600000000 expired.pem > /dev/null
 if openssl verify -CAfile ca.pem expired.pem > /dev/null 2>&1; then

@@ -317,6 +317,16 @@ static void self_signed_certificate_is_605(void)
     CHECK_INT(open_error_with_cert("selfsigned", "localhost"), 605);
 }
 
+/* Signed by the trusted CA for the right names, but only for client
+ * authentication: OpenSSL's verify code 26 (invalid purpose), an unusable
+ * certificate. */
+static void certificate_not_for_servers_is_602(void)
+{
+    trust_test_ca();
+
+    CHECK_INT(open_error_with_cert("clientonly", "localhost"), 602);
+}
+
 /* A valid chain issued for other.example only. */
 static void certificate_for_another_name_is_603(void)
 {
@@ -568,6 +578,7 @@ int main(int argc, char **argv)
         {"issuer_outside_ca_file_is_605", issuer_outside_ca_file_is_605},
         {"expired_certificate_is_605", expired_certificate_is_605},
         {"self_signed_certificate_is_605", self_signed_certificate_is_605},
+        {"certificate_not_for_servers_is_602", certificate_not_for_servers_is_602},
         {"certificate_for_another_name_is_603", certificate_for_another_name_is_603},
         {"certificate_without_the_ip_address_is_603", certificate_without_the_ip_address_is_603},
         {"missing_ca_file_is_601", missing_ca_file_is_601},
