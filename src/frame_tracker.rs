@@ -98,13 +98,11 @@ impl FrameTracker {
 pub struct Tracked<S> {
     inner: S,
     tracker: FrameTracker,
-    /// Bytes the stream has accepted so far, to tell a slow send from a stuck one.
-    written: u64,
 }
 
 impl<S> Tracked<S> {
     pub fn new(inner: S) -> Self {
-        Tracked { inner, tracker: FrameTracker::default(), written: 0 }
+        Tracked { inner, tracker: FrameTracker::default() }
     }
 
     pub fn get_ref(&self) -> &S {
@@ -118,10 +116,6 @@ impl<S> Tracked<S> {
     pub fn mid_frame(&self) -> bool {
         self.tracker.mid_frame()
     }
-
-    pub fn bytes_written(&self) -> u64 {
-        self.written
-    }
 }
 
 impl<S: Read> Read for Tracked<S> {
@@ -134,9 +128,7 @@ impl<S: Read> Read for Tracked<S> {
 
 impl<S: Write> Write for Tracked<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.written += n as u64;
-        Ok(n)
+        self.inner.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {

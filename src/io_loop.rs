@@ -5,6 +5,7 @@
 //! never stops reads (nor the other way round).
 
 use std::io;
+use std::os::fd::RawFd;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use crate::handshake::WsStream;
 use crate::log;
 use crate::options::Timeouts;
 use crate::session::{Received, Shared};
+use crate::transport;
 use crate::wake::{self, Interest};
 
 /// What the sending thread queues for the wire.
@@ -33,9 +35,20 @@ const RECOG_BREAK: &str = r#"{"command":"recog-break"}"#;
 /// flooding server cannot hold off the close deadline or the sending side.
 const MESSAGES_PER_PASS: usize = 32;
 
+/// Bounds for how often a stalled send looks for acknowledged bytes.
+const PROGRESS_SAMPLE_MIN: Duration = Duration::from_millis(10);
+const PROGRESS_SAMPLE_MAX: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Streaming,
+    /// Writing failed (the peer reset or shut the connection). What the peer sent
+    /// before that may still be readable (results, a close frame), so reading goes
+    /// on until it ends or the deadline passes; then `error` stands.
+    Draining {
+        deadline: Instant,
+        error: MimiError,
+    },
     /// We sent a close frame and wait for the peer's, until the deadline.
     Closing {
         deadline: Instant,
@@ -53,9 +66,11 @@ pub struct IoLoop {
     timeouts: Timeouts,
     phase: Phase,
     last_heard: Instant,
-    /// Since when buffered output has been waiting with no byte taken by the socket.
+    /// Since when buffered output has been waiting with no byte acknowledged by
+    /// the peer.
     write_stalled_since: Option<Instant>,
-    written_before: u64,
+    acked_before: u64,
+    socket: RawFd,
 }
 
 impl IoLoop {
@@ -66,6 +81,7 @@ impl IoLoop {
         shared: Arc<Shared>,
         timeouts: Timeouts,
     ) -> IoLoop {
+        let socket = ws.get_ref().get_ref().raw_fd();
         IoLoop {
             ws,
             outgoing,
@@ -76,16 +92,17 @@ impl IoLoop {
             phase: Phase::Streaming,
             last_heard: Instant::now(),
             write_stalled_since: None,
-            written_before: 0,
+            acked_before: 0,
+            socket,
         }
     }
 
     /// Runs until the connection is over, then drops it.
     pub fn run(mut self) {
-        let socket = self.ws.get_ref().get_ref().raw_fd();
         while self.phase != Phase::Done {
             // Audio already handed over goes out before any close frame, so a stop
-            // (903, a callback's error, mimi_close) never loses what preceded it.
+            // (903, a callback's error, mimi_close) does not lose what preceded it
+            // (unless the socket itself is stalled).
             if self.phase == Phase::Streaming && self.write_stalled_since.is_none() {
                 self.queue_outgoing();
             }
@@ -110,7 +127,7 @@ impl IoLoop {
             };
             let timeout =
                 if more_to_read || unstalled { Duration::ZERO } else { self.next_timer() };
-            wake::wait(socket, interest, &self.shared.wake, timeout);
+            wake::wait(self.socket, interest, &self.shared.wake, timeout);
         }
         log::debug!("connection closed");
     }
@@ -133,13 +150,13 @@ impl IoLoop {
                     self.note_write_blocked();
                     return;
                 }
-                Err(e) => return self.fail_stream(e),
+                Err(e) => return self.fail_write(e),
             }
         }
     }
 
     fn flush(&mut self) {
-        if self.phase == Phase::Done {
+        if matches!(self.phase, Phase::Done | Phase::Draining { .. }) {
             return;
         }
         match self.ws.flush() {
@@ -147,17 +164,28 @@ impl IoLoop {
             Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.note_write_blocked()
             }
-            Err(e) => self.fail_stream(e),
+            Err(e) => self.fail_write(e),
         }
     }
 
-    /// The send timeout counts from the last byte the socket took, not from the
-    /// first time it refused one: a slow link is not a stuck one.
+    /// The socket refused more bytes: the send timeout starts unless it runs already.
     fn note_write_blocked(&mut self) {
-        let written = self.ws.get_ref().bytes_written();
-        if written != self.written_before || self.write_stalled_since.is_none() {
-            self.written_before = written;
+        if self.write_stalled_since.is_none() {
+            self.acked_before = transport::bytes_acked(self.socket).unwrap_or(0);
             self.write_stalled_since = Some(Instant::now());
+        }
+    }
+
+    /// While stalled, the send timeout restarts whenever the peer acknowledged more
+    /// bytes: a slow link is not a stuck one.
+    fn sample_send_progress(&mut self, now: Instant) {
+        if self.write_stalled_since.is_none() {
+            return;
+        }
+        let acked = transport::bytes_acked(self.socket).unwrap_or(0);
+        if acked > self.acked_before {
+            self.acked_before = acked;
+            self.write_stalled_since = Some(now);
         }
     }
 
@@ -262,6 +290,7 @@ impl IoLoop {
 
     fn check_timers(&mut self) {
         let now = Instant::now();
+        self.sample_send_progress(now);
         match self.phase {
             Phase::Streaming
                 if self.backlog.is_none() && now >= self.last_heard + self.timeouts.receive =>
@@ -274,11 +303,15 @@ impl IoLoop {
                 log::debug!("the peer did not complete the closing handshake in time");
                 self.phase = Phase::Done;
             }
+            Phase::Draining { deadline, error } if now >= deadline => {
+                self.shared.fail(error.into());
+                self.phase = Phase::Done;
+            }
             _ => {}
         }
 
         if let Some(since) = self.write_stalled_since {
-            if now >= since + self.timeouts.send && self.phase != Phase::Done {
+            if now >= since + self.timeouts.send && self.phase == Phase::Streaming {
                 log::error!("sending has made no progress for {:?}", self.timeouts.send);
                 self.fail_now(MimiError::StreamNetwork);
             }
@@ -289,27 +322,30 @@ impl IoLoop {
     fn next_timer(&self) -> Duration {
         let now = Instant::now();
         let mut due = match self.phase {
-            Phase::Closing { deadline } => deadline,
+            Phase::Closing { deadline } | Phase::Draining { deadline, .. } => deadline,
             // Held-back reads: the receiving thread wakes us when it takes a message.
             _ if self.backlog.is_some() => now + self.timeouts.receive,
             _ => self.last_heard + self.timeouts.receive,
         };
         if let Some(since) = self.write_stalled_since {
-            due = due.min(since + self.timeouts.send);
+            // Wake a few times per timeout to see whether the peer takes anything.
+            let sample = (self.timeouts.send / 8).clamp(PROGRESS_SAMPLE_MIN, PROGRESS_SAMPLE_MAX);
+            due = due.min(since + self.timeouts.send).min(now + sample);
         }
         due.saturating_duration_since(now)
     }
 
     /// A failure that leaves nothing to say to the peer: record it and drop the line.
     fn fail_now(&mut self, error: MimiError) {
-        if self.phase == Phase::Streaming {
+        if matches!(self.phase, Phase::Streaming | Phase::Draining { .. }) {
             self.shared.fail(error.into());
         }
         self.phase = Phase::Done;
     }
 
+    /// Reading failed: while streaming (or draining) that is the session's error.
     fn fail_stream(&mut self, error: WsError) {
-        if self.phase != Phase::Streaming {
+        if !matches!(self.phase, Phase::Streaming | Phase::Draining { .. }) {
             // Whatever goes wrong while closing only ends the wait for the peer.
             self.phase = Phase::Done;
             return;
@@ -317,6 +353,20 @@ impl IoLoop {
         let mapped = classify(&error, self.ws.get_ref().mid_frame());
         log::error!("connection failed: {error} (error {})", mapped.code());
         self.fail_now(mapped);
+    }
+
+    /// Writing failed. The peer may have sent results and a close frame before it
+    /// went away; those are still read before the write error counts.
+    fn fail_write(&mut self, error: WsError) {
+        if self.phase != Phase::Streaming {
+            self.phase = Phase::Done;
+            return;
+        }
+        let mapped = classify(&error, false);
+        log::warning!("sending failed: {error}; reading what the server sent before");
+        self.write_stalled_since = None;
+        self.phase =
+            Phase::Draining { deadline: Instant::now() + self.timeouts.close, error: mapped };
     }
 }
 

@@ -7,8 +7,9 @@
 //! - I/O: owns the WebSocket (see `io_loop`);
 //! - receiving: hands each complete message to the result sink.
 //!
-//! The user's callbacks never run on the I/O thread, so a blocked callback never
-//! stops the socket: pings are answered and the other side goes on. (`mimi_close`
+//! The user's callbacks never run on the I/O thread, so a blocked `txfunc` never
+//! stops reading and a blocked `rxfunc` never stops sending; pings are answered
+//! until 64 results wait for a stalled `rxfunc`, when reading pauses. (`mimi_close`
 //! still waits for a running callback to return before it frees anything.)
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -274,6 +275,7 @@ impl Session {
             Ok(())
         } else {
             log::error!("cannot create the session's threads");
+            shared.fail(MimiError::StartFailed.into());
             shared.sending.store(false, Ordering::SeqCst);
             shared.receiving.store(false, Ordering::SeqCst);
             shared.request_stop();

@@ -110,6 +110,24 @@ impl Write for Transport {
     }
 }
 
+/// Bytes of ours the peer has acknowledged on this TCP socket (Linux TCP_INFO).
+pub fn bytes_acked(fd: RawFd) -> Option<u64> {
+    // SAFETY: getsockopt writes at most `len` bytes into the zeroed tcp_info we own
+    // and updates `len`; a failure is checked.
+    unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let rc = libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        );
+        (rc == 0).then_some(info.tcpi_bytes_acked)
+    }
+}
+
 /// Time left before `deadline`, or `None` once it has passed.
 pub fn remaining(deadline: Instant) -> Option<std::time::Duration> {
     deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
