@@ -173,9 +173,6 @@ static void no_authorization_without_token(void)
         CHECK(strncasecmp(line + 2, "authorization:", 14) != 0);
 }
 
-/* KNOWN LIBRARY BUG (fails as of this commit): the extra headers arrive in
- * reverse order. tungstenite removes its own handshake headers from the
- * request's HeaderMap with swap_remove, which moves the last entries forward. */
 static void user_headers_are_sent_in_order(void)
 {
     MIMIIO_HTTP_REQUEST_HEADER headers[3];
@@ -197,6 +194,47 @@ static void user_headers_are_sent_in_order(void)
     }
 }
 
+/* Where the exact line `line` (with its CRLF before and after) is, or NULL. */
+static const char *find_line(const char *head, const char *line)
+{
+    char needle[2200];
+
+    snprintf(needle, sizeof needle, "\r\n%s\r\n", line);
+    return strstr(head, needle);
+}
+
+static void require_line(const char *head, const char *line)
+{
+    if (find_line(head, line) == NULL) {
+        fprintf(stderr, "request head:\n%s", head);
+        check_failed(__FILE__, __LINE__, "line missing", line);
+    }
+}
+
+/* SPEC section 4: the user's headers go out as `key: value`, in order, as given:
+ * the spelling of the name, repeated names between others, bytes outside ASCII. */
+static void user_headers_are_sent_byte_for_byte(void)
+{
+    MIMIIO_HTTP_REQUEST_HEADER headers[4];
+    const char *first, *middle, *second;
+    recorder r;
+
+    set_header(&headers[0], "X-Mimi-Process", "asr");
+    set_header(&headers[1], "x-note", "one");
+    set_header(&headers[2], "X-Other", "caf\xe9");
+    set_header(&headers[3], "x-note", "two");
+    capture_request(&r, MIMIIO_RAW_PCM, 16000, 1, headers, 4);
+
+    require_line(r.head, "X-Mimi-Content-Type: audio/x-pcm;bit=16;rate=16000;channels=1");
+    require_line(r.head, "X-Mimi-Process: asr");
+    require_line(r.head, "X-Other: caf\xe9");
+    first = find_line(r.head, "x-note: one");
+    middle = find_line(r.head, "X-Other: caf\xe9");
+    second = find_line(r.head, "x-note: two");
+    CHECK(first != NULL && second != NULL);
+    CHECK(first < middle && middle < second);
+}
+
 int main(int argc, char **argv)
 {
     static const test_case tests[] = {
@@ -205,6 +243,7 @@ int main(int argc, char **argv)
         {"pass_through_content_type_is_flac", pass_through_content_type_is_flac},
         {"no_authorization_without_token", no_authorization_without_token},
         {"user_headers_are_sent_in_order", user_headers_are_sent_in_order},
+        {"user_headers_are_sent_byte_for_byte", user_headers_are_sent_byte_for_byte},
     };
 
     return run_tests(tests, sizeof tests / sizeof tests[0], 30, argc, argv);
