@@ -161,7 +161,8 @@ typedef void (*MIMIIO_RX_FUNC)(const char *result,
  * their 1024 bytes. `mimi_open` copies them and fails with 801 for a field with
  * no NUL in its 1024 bytes, an empty key or one with characters not allowed in
  * HTTP header names, a value with CR, LF or other control characters, or a key
- * the handshake owns (Host, Upgrade, Connection, Sec-WebSocket-*).
+ * the library owns: Host, Upgrade, Connection, Sec-WebSocket-*, Content-Length,
+ * Transfer-Encoding, Authorization, X-Mimi-Content-Type.
  */
 typedef struct {
   /**
@@ -193,10 +194,11 @@ extern "C" {
  * - `format`, `samplingrate`, `channels`: what `txfunc` supplies (16-bit samples,
  *   1 to 8 channels, rate 1 to 655350 Hz); anything else is 501.
  * - `extra_request_headers`: `custom_request_headers_len` headers added to the
- *   upgrade request in order (at most 256); copied, the caller keeps ownership.
- *   A negative count or an invalid header is 801.
+ *   upgrade request in order, as given (at most 256); copied, the caller keeps
+ *   ownership. A negative count, more than 256, a NULL array with a positive
+ *   count, or an invalid header (see `MIMIIO_HTTP_REQUEST_HEADER`) is 801.
  * - `access_token`: NULL for `ws://`; otherwise `wss://` with
- *   `Authorization: Bearer <token>`. Copied.
+ *   `Authorization: Bearer <token>`. Copied; only visible ASCII (else 801).
  * - `loglevel`: a `MIMIIO_LOG_*` value; the first `mimi_open` of the process sets
  *   it for the whole process. Messages go to syslog (ident `mimiio`).
  * - `errorno`: receives 0 on success or the error number; may be NULL.
@@ -262,8 +264,10 @@ MIMIIO_STREAM_STATE mimi_stream_state(MIMI_IO *mio);
  * threads and frees the handle. Afterwards no callback runs and the handle is
  * invalid. NULL does nothing. A callback still running is waited for.
  *
- * Called from inside `txfunc` or `rxfunc`, it asks the session to stop and
- * returns at once; the library frees the session when its threads have ended.
+ * Called from inside `txfunc` or `rxfunc`, it waits for the other callback to
+ * return if it is running, stops the session and returns without waiting for the
+ * session's threads: from then on no other callback runs, and the library frees
+ * the session once its threads have ended.
  *
  * # Safety
  * `mio` is NULL or a handle from `mimi_open` not yet closed; it is closed once,

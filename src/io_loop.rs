@@ -279,7 +279,8 @@ impl IoLoop {
     /// Starts the closing handshake: status 1000 for a local stop, whatever the cause.
     fn start_closing(&mut self) {
         let deadline = Instant::now() + self.timeouts.close;
-        match self.ws.close(None) {
+        let normal = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+        match self.ws.close(Some(normal)) {
             Ok(()) => self.phase = Phase::Closing { deadline },
             Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.phase = Phase::Closing { deadline };

@@ -198,10 +198,11 @@ unsafe fn session<'a>(mio: *mut MIMI_IO) -> Option<&'a Session> {
 /// - `format`, `samplingrate`, `channels`: what `txfunc` supplies (16-bit samples,
 ///   1 to 8 channels, rate 1 to 655350 Hz); anything else is 501.
 /// - `extra_request_headers`: `custom_request_headers_len` headers added to the
-///   upgrade request in order (at most 256); copied, the caller keeps ownership.
-///   A negative count or an invalid header is 801.
+///   upgrade request in order, as given (at most 256); copied, the caller keeps
+///   ownership. A negative count, more than 256, a NULL array with a positive
+///   count, or an invalid header (see `MIMIIO_HTTP_REQUEST_HEADER`) is 801.
 /// - `access_token`: NULL for `ws://`; otherwise `wss://` with
-///   `Authorization: Bearer <token>`. Copied.
+///   `Authorization: Bearer <token>`. Copied; only visible ASCII (else 801).
 /// - `loglevel`: a `MIMIIO_LOG_*` value; the first `mimi_open` of the process sets
 ///   it for the whole process. Messages go to syslog (ident `mimiio`).
 /// - `errorno`: receives 0 on success or the error number; may be NULL.
@@ -329,8 +330,10 @@ pub unsafe extern "C" fn mimi_stream_state(mio: *mut MIMI_IO) -> MIMIIO_STREAM_S
 /// threads and frees the handle. Afterwards no callback runs and the handle is
 /// invalid. NULL does nothing. A callback still running is waited for.
 ///
-/// Called from inside `txfunc` or `rxfunc`, it asks the session to stop and
-/// returns at once; the library frees the session when its threads have ended.
+/// Called from inside `txfunc` or `rxfunc`, it waits for the other callback to
+/// return if it is running, stops the session and returns without waiting for the
+/// session's threads: from then on no other callback runs, and the library frees
+/// the session once its threads have ended.
 ///
 /// # Safety
 /// `mio` is NULL or a handle from `mimi_open` not yet closed; it is closed once,

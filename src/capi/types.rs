@@ -22,7 +22,8 @@ pub const MIMIIO_HEADER_FIELD_SIZE: usize = 1024;
 /// their 1024 bytes. `mimi_open` copies them and fails with 801 for a field with
 /// no NUL in its 1024 bytes, an empty key or one with characters not allowed in
 /// HTTP header names, a value with CR, LF or other control characters, or a key
-/// the handshake owns (Host, Upgrade, Connection, Sec-WebSocket-*).
+/// the library owns: Host, Upgrade, Connection, Sec-WebSocket-*, Content-Length,
+/// Transfer-Encoding, Authorization, X-Mimi-Content-Type.
 #[repr(C)]
 pub struct MIMIIO_HTTP_REQUEST_HEADER {
     /// Header name, e.g. `"x-mimi-process"`.
