@@ -208,3 +208,29 @@ fn a_slow_rxfunc_gets_every_message_in_order_when_the_queue_fills() {
     let expected: Vec<Received> = (0..COUNT).map(|i| Received::Text(i.to_string())).collect();
     assert_eq!(*results.0.lock().unwrap(), expected);
 }
+
+#[test]
+fn closing_mid_stream_sends_status_1000_and_waits_for_the_reply() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let mut ws = tungstenite::accept(tcp).unwrap();
+        loop {
+            match ws.read() {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => {}
+                Err(e) => panic!("no close frame: {e}"),
+            }
+        }
+    });
+
+    let results = Collect::default();
+    let session =
+        Session::open(&options(port, 0), Some(Box::new(Idle)), Some(Box::new(results))).unwrap();
+    session.start().unwrap();
+    thread::sleep(Duration::from_millis(50));
+    session.close();
+
+    assert_eq!(server.join().unwrap(), Some(1000));
+}
