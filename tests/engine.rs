@@ -210,7 +210,7 @@ fn a_slow_rxfunc_gets_every_message_in_order_when_the_queue_fills() {
 }
 
 #[test]
-fn closing_mid_stream_sends_status_1000_and_waits_for_the_reply() {
+fn closing_mid_stream_sends_status_1000() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = thread::spawn(move || {
