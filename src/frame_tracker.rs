@@ -2,6 +2,10 @@
 //! boundary. tungstenite reports a connection that ends mid-frame exactly like one
 //! that ends between frames; SPEC §5 tells them apart (811 against 791), so the
 //! stream under tungstenite is wrapped in [`Tracked`], which follows frame headers.
+//!
+//! It also keeps the status of the first close frame as it went by: tungstenite
+//! replaces statuses it does not accept from a peer (1005, 1014, 2999, 5000 …)
+//! with 1002, while SPEC §5 passes the server's status through.
 
 use std::io::{self, Read, Write};
 
@@ -11,18 +15,28 @@ enum Position {
     HttpHead { matched: usize },
     /// Inside a frame header; `have` bytes of it seen so far.
     FrameHeader { bytes: [u8; 14], have: usize },
-    /// Inside a frame's payload.
-    Payload { remaining: u64 },
+    /// Inside a frame's payload; for a close frame, its status bytes as they pass.
+    Payload { remaining: u64, status: Option<StatusBytes> },
 }
+
+/// The first two payload bytes of a close frame: its status, big-endian.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct StatusBytes {
+    bytes: [u8; 2],
+    have: usize,
+}
+
+const OPCODE_CLOSE: u8 = 0x8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameTracker {
     position: Position,
+    close_status: Option<u16>,
 }
 
 impl Default for FrameTracker {
     fn default() -> Self {
-        FrameTracker { position: Position::HttpHead { matched: 0 } }
+        FrameTracker { position: Position::HttpHead { matched: 0 }, close_status: None }
     }
 }
 
@@ -69,19 +83,36 @@ impl FrameTracker {
                     data = &data[1..];
                     if *have >= 2 && *have == header_len([bytes[0], bytes[1]]) {
                         let remaining = payload_len(&bytes[..*have]);
-                        self.position = Position::Payload { remaining };
+                        let is_close = bytes[0] & 0x0f == OPCODE_CLOSE;
+                        let status = (is_close && remaining >= 2 && self.close_status.is_none())
+                            .then(StatusBytes::default);
+                        self.position = Position::Payload { remaining, status };
                     }
                 }
-                Position::Payload { remaining } => {
-                    let step = (*remaining).min(data.len() as u64);
-                    *remaining -= step;
-                    data = &data[step as usize..];
+                Position::Payload { remaining, status } => {
+                    let step = (*remaining).min(data.len() as u64) as usize;
+                    if let Some(st) = status {
+                        let take = (2 - st.have).min(step);
+                        st.bytes[st.have..st.have + take].copy_from_slice(&data[..take]);
+                        st.have += take;
+                        if st.have == 2 {
+                            self.close_status = Some(u16::from_be_bytes(st.bytes));
+                            *status = None;
+                        }
+                    }
+                    *remaining -= step as u64;
+                    data = &data[step..];
                 }
             }
-            if self.position == (Position::Payload { remaining: 0 }) {
+            if matches!(self.position, Position::Payload { remaining: 0, .. }) {
                 self.position = Position::FrameHeader { bytes: [0; 14], have: 0 };
             }
         }
+    }
+
+    /// The status of the first close frame that carried one, as sent.
+    pub fn close_status(&self) -> Option<u16> {
+        self.close_status
     }
 
     /// True when the stream stopped inside a frame (header or payload).
@@ -115,6 +146,10 @@ impl<S> Tracked<S> {
 
     pub fn mid_frame(&self) -> bool {
         self.tracker.mid_frame()
+    }
+
+    pub fn close_status(&self) -> Option<u16> {
+        self.tracker.close_status()
     }
 }
 
@@ -169,6 +204,25 @@ mod tests {
         let mut t = after_upgrade();
         t.observe(&[0x82]);
         assert!(t.mid_frame());
+    }
+
+    #[test]
+    fn the_first_close_status_is_kept_even_when_split_across_reads() {
+        let mut t = after_upgrade();
+        t.observe(&[0x81, 0x01, b'x', 0x88, 0x04, 0x03]);
+        assert_eq!(t.close_status(), None);
+        t.observe(&[0xee, b'o', b'k']);
+        assert_eq!(t.close_status(), Some(1006));
+        t.observe(&[0x88, 0x02, 0x03, 0xe8]);
+        assert_eq!(t.close_status(), Some(1006));
+        assert!(!t.mid_frame());
+    }
+
+    #[test]
+    fn a_close_frame_without_status_records_none() {
+        let mut t = after_upgrade();
+        t.observe(&[0x88, 0x00]);
+        assert_eq!(t.close_status(), None);
     }
 
     #[test]

@@ -257,17 +257,26 @@ impl IoLoop {
             return;
         }
 
-        match frame {
+        // The status as the server sent it: tungstenite turns statuses it does not
+        // accept into 1002, but SPEC §5 passes the server's number through.
+        let status =
+            frame.as_ref().map(|f| self.ws.get_ref().close_status().unwrap_or(f.code.into()));
+        match status {
             None => {
                 log::warning!("server closed without a status");
                 self.shared.fail(MimiError::CloseWithoutStatus.into());
             }
-            Some(CloseFrame { code: CloseCode::Normal, .. }) => {
-                log::info!("server closed the session normally");
+            Some(1000) => log::info!("server closed the session normally"),
+            // Below 1000 no status is defined, and the number would read as one of
+            // this library's own: a protocol error.
+            Some(status) if status < 1000 => {
+                log::warning!("server closed with the undefined status {status}");
+                self.shared.fail(MimiError::Protocol.into());
             }
-            Some(CloseFrame { code, reason }) => {
-                log::warning!("server closed with status {code}: {reason}");
-                self.shared.fail(SessionEnd::ServerClose(u16::from(code)));
+            Some(status) => {
+                let reason = frame.as_ref().map_or("", |f| f.reason.as_str());
+                log::warning!("server closed with status {status}: {reason}");
+                self.shared.fail(SessionEnd::ServerClose(status));
             }
         }
 

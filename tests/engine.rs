@@ -234,3 +234,53 @@ fn closing_mid_stream_sends_status_1000() {
 
     assert_eq!(server.join().unwrap(), Some(1000));
 }
+
+/// Serves one session that answers the first audio frame with a raw close frame
+/// carrying `status`, written byte by byte past tungstenite.
+fn serve_raw_close(status: u16) -> (u16, thread::JoinHandle<()>) {
+    use std::io::Write;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let mut ws = tungstenite::accept(tcp).unwrap();
+        while !matches!(ws.read(), Ok(Message::Binary(_)) | Err(_)) {}
+        let [hi, lo] = status.to_be_bytes();
+        let _ = ws.get_mut().write_all(&[0x88, 0x02, hi, lo]);
+        // Hold the line until the client has gone.
+        while ws.read().is_ok() {}
+    });
+    (port, handle)
+}
+
+fn error_after_raw_close(status: u16) -> i32 {
+    let (port, server) = serve_raw_close(status);
+    let source = ChunkedSource { data: vec![0; 320_000], offset: 0, chunk: 3200 };
+    let session = Session::open(
+        &options(port, 0),
+        Some(Box::new(source)),
+        Some(Box::new(Collect::default())),
+    )
+    .unwrap();
+    session.start().unwrap();
+    wait_inactive(&session);
+    let error = session.error();
+    session.close();
+    server.join().unwrap();
+    error
+}
+
+#[test]
+fn close_statuses_are_passed_through_as_the_server_sent_them() {
+    // 1014 and 5000 are statuses tungstenite itself would rewrite to 1002.
+    assert_eq!(error_after_raw_close(1011), 1011);
+    assert_eq!(error_after_raw_close(1014), 1014);
+    assert_eq!(error_after_raw_close(4999), 4999);
+    assert_eq!(error_after_raw_close(5000), 5000);
+    assert_eq!(error_after_raw_close(1000), 0);
+}
+
+#[test]
+fn a_close_status_below_1000_is_a_protocol_error() {
+    assert_eq!(error_after_raw_close(999), 890);
+}
