@@ -24,31 +24,13 @@
 
 #define BACKLOG_FILL_MAX 16
 
-static void tx_never_called(char *buffer, size_t *len, bool *recog_break, int *txfunc_error,
-                            void *userdata)
-{
-    (void)buffer;
-    (void)len;
-    (void)recog_break;
-    (void)userdata;
-    *txfunc_error = -1;
-}
-
-static void rx_never_called(const char *result, size_t len, int *rxfunc_error, void *userdata)
-{
-    (void)result;
-    (void)len;
-    (void)userdata;
-    *rxfunc_error = -1;
-}
-
 /* mimi_open against 127.0.0.1:port, which must fail; returns errorno and
  * checks the call returned within `limit_ms`. */
 static int failed_open_error(int port, long limit_ms)
 {
     int errorno = -12345;
     long long started = now_ms();
-    MIMI_IO *mio = mimi_open("127.0.0.1", port, tx_never_called, rx_never_called, NULL, NULL,
+    MIMI_IO *mio = mimi_open("127.0.0.1", port, refusing_txfunc, refusing_rxfunc, NULL, NULL,
                              MIMIIO_RAW_PCM, 16000, 1, NULL, 0, NULL, MIMIIO_LOG_ERROR,
                              &errorno);
 

@@ -25,24 +25,6 @@
 #define HOSTS_FILE_NAME "mimiio-test.invalid"
 #define UNRESOLVABLE_NAME "no-such-host.invalid"
 
-static void tx_never_called(char *buffer, size_t *len, bool *recog_break, int *txfunc_error,
-                            void *userdata)
-{
-    (void)buffer;
-    (void)len;
-    (void)recog_break;
-    (void)userdata;
-    *txfunc_error = -1;
-}
-
-static void rx_never_called(const char *result, size_t len, int *rxfunc_error, void *userdata)
-{
-    (void)result;
-    (void)len;
-    (void)userdata;
-    *rxfunc_error = -1;
-}
-
 /* NULL when every interface is a loopback one and every nameserver is
  * 127.0.0.1; otherwise what is wrong. */
 static const char *isolation_problem(void)
@@ -80,7 +62,7 @@ static int failed_open_error(const char *host, int port)
 {
     int errorno = -12345;
     long long started = now_ms();
-    MIMI_IO *mio = mimi_open(host, port, tx_never_called, rx_never_called, NULL, NULL,
+    MIMI_IO *mio = mimi_open(host, port, refusing_txfunc, refusing_rxfunc, NULL, NULL,
                              MIMIIO_RAW_PCM, 16000, 1, NULL, 0, NULL, MIMIIO_LOG_ERROR,
                              &errorno);
 
@@ -115,7 +97,7 @@ static void name_from_hosts_file_connects(void)
     MIMI_IO *mio;
 
     server_start(&server, NULL);
-    mio = mimi_open(HOSTS_FILE_NAME, server.port, tx_never_called, rx_never_called, NULL, NULL,
+    mio = mimi_open(HOSTS_FILE_NAME, server.port, refusing_txfunc, refusing_rxfunc, NULL, NULL,
                     MIMIIO_RAW_PCM, 16000, 1, NULL, 0, NULL, MIMIIO_LOG_ERROR, &errorno);
     CHECK_INT(errorno, 0);
     CHECK(mio != NULL);

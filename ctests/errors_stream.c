@@ -618,13 +618,10 @@ static void len_262144_streams_bit_exact(void)
     char *dir = make_temp_dir();
     const size_t size = 3 * MAX_CHUNK;
     unsigned char *audio = tiled_recording(size);
-    unsigned char *saved;
-    size_t saved_size = 0;
     mimi_server server;
     audio_source source;
     results collected;
     outcome out;
-    char *path;
 
     args[1] = dir;
     server_start(&server, args);
@@ -637,14 +634,8 @@ static void len_262144_streams_bit_exact(void)
     CHECK_INT(audio_calls(&source), 3);
     CHECK_INT(results_with_status(&collected, "recog-finished"), 1);
 
-    path = saved_audio_path(&collected, dir);
-    saved = read_file(path, &saved_size);
-    CHECK(saved != NULL);
-    CHECK_INT(saved_size, size);
-    CHECK(memcmp(saved, audio, size) == 0);
+    check_saved_audio(&collected, dir, audio, size);
 
-    free(saved);
-    free(path);
     results_free(&collected);
     audio_source_destroy(&source);
     free(audio);

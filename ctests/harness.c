@@ -664,3 +664,35 @@ char *saved_audio_path(results *r, const char *dir)
     snprintf(path, size, "%s/%s.pcm", dir, id);
     return path;
 }
+
+void check_saved_audio(results *r, const char *dir, const unsigned char *expected, size_t size)
+{
+    char *path = saved_audio_path(r, dir);
+    size_t saved_size = 0;
+    unsigned char *saved = read_file(path, &saved_size);
+
+    if (saved == NULL)
+        check_failed(__FILE__, __LINE__, "server saved no audio", path);
+    CHECK_INT(saved_size, size);
+    CHECK(memcmp(saved, expected, size) == 0);
+    free(saved);
+    free(path);
+}
+
+void refusing_txfunc(char *buffer, size_t *len, bool *recog_break, int *txfunc_error,
+                     void *userdata)
+{
+    (void)buffer;
+    (void)len;
+    (void)recog_break;
+    (void)userdata;
+    *txfunc_error = -1;
+}
+
+void refusing_rxfunc(const char *result, size_t len, int *rxfunc_error, void *userdata)
+{
+    (void)result;
+    (void)len;
+    (void)userdata;
+    *rxfunc_error = -1;
+}

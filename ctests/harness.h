@@ -199,6 +199,16 @@ int run_session(session *s);
  * `dir` (malloc'd); fails the test when there is no such message. */
 char *saved_audio_path(results *r, const char *dir);
 
+/* Fails the test unless the PCM the server saved for the session that sent
+ * recog-finished (inside `dir`) equals `expected`, byte for byte. */
+void check_saved_audio(results *r, const char *dir, const unsigned char *expected, size_t size);
+
+/* Callbacks for sessions that must never start: each ends the session with -1
+ * if it is called after all. */
+void refusing_txfunc(char *buffer, size_t *len, bool *recog_break, int *txfunc_error,
+                     void *userdata);
+void refusing_rxfunc(const char *result, size_t len, int *rxfunc_error, void *userdata);
+
 #ifdef __cplusplus
 }
 #endif

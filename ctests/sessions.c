@@ -71,9 +71,7 @@ static void *run_bit_exact(void *arg)
     audio_source source;
     results collected;
     session s;
-    char *path, *finished;
-    unsigned char *saved;
-    size_t saved_size = 0;
+    char *finished;
     char id[256];
 
     audio_source_init(&source, job->raw, job->raw_size, PCM_CHUNK);
@@ -86,19 +84,12 @@ static void *run_bit_exact(void *arg)
     CHECK_INT(results_with_status(&collected, "recog-finished"), 1);
     CHECK_INT(s.final_state, MIMIIO_STREAM_CLOSED);
 
-    path = saved_audio_path(&collected, job->dir);
-    saved = read_file(path, &saved_size);
-    if (saved == NULL)
-        check_failed(__FILE__, __LINE__, "server saved no audio", path);
-    CHECK_INT(saved_size, job->raw_size);
-    CHECK(memcmp(saved, job->raw, job->raw_size) == 0);
+    check_saved_audio(&collected, job->dir, job->raw, job->raw_size);
 
     finished = results_finished(&collected);
     CHECK(json_string_field(finished, "session_id", id, sizeof id));
     job->session_id = strdup(id);
     free(finished);
-    free(saved);
-    free(path);
     results_free(&collected);
     audio_source_destroy(&source);
     return NULL;

@@ -62,12 +62,11 @@ static void stream_and_compare(const stream_case *c)
     char *dir = make_temp_dir();
     const char *args[] = {"--save-audio", NULL, NULL};
     mimi_server server;
-    unsigned char *raw, *input, *saved;
-    size_t raw_size, input_size, saved_size = 0;
+    unsigned char *raw, *input;
+    size_t raw_size, input_size;
     audio_source source;
     results collected;
     session s;
-    char *saved_path;
 
     args[1] = dir;
     server_start(&server, args);
@@ -88,15 +87,8 @@ static void stream_and_compare(const stream_case *c)
     CHECK_INT(s.final_state, MIMIIO_STREAM_CLOSED);
     check_reported_format(&collected, c);
 
-    saved_path = saved_audio_path(&collected, dir);
-    saved = read_file(saved_path, &saved_size);
-    if (saved == NULL)
-        check_failed(__FILE__, __LINE__, "server saved no audio", saved_path);
-    CHECK_INT(saved_size, raw_size);
-    CHECK(memcmp(saved, raw, raw_size) == 0);
+    check_saved_audio(&collected, dir, raw, raw_size);
 
-    free(saved);
-    free(saved_path);
     results_free(&collected);
     audio_source_destroy(&source);
     free(input);

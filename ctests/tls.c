@@ -166,12 +166,12 @@ static void stream_bit_exact(const char *host, MIMIIO_AUDIO_FORMAT format, const
 {
     char *dir = make_temp_dir();
     mimi_server server;
-    unsigned char *raw, *saved;
-    size_t raw_size, saved_size = 0;
+    unsigned char *raw;
+    size_t raw_size;
     audio_source source;
     results collected;
     outcome out;
-    char *finished, *saved_path;
+    char *finished;
     char reported[32];
 
     trust_test_ca();
@@ -191,15 +191,8 @@ static void stream_bit_exact(const char *host, MIMIIO_AUDIO_FORMAT format, const
     if (strcmp(reported, codec) != 0)
         check_failed(__FILE__, __LINE__, "reported format", reported);
 
-    saved_path = saved_audio_path(&collected, dir);
-    saved = read_file(saved_path, &saved_size);
-    if (saved == NULL)
-        check_failed(__FILE__, __LINE__, "server saved no audio", saved_path);
-    CHECK_INT(saved_size, raw_size);
-    CHECK(memcmp(saved, raw, raw_size) == 0);
+    check_saved_audio(&collected, dir, raw, raw_size);
 
-    free(saved);
-    free(saved_path);
     free(finished);
     results_free(&collected);
     audio_source_destroy(&source);
