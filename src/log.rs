@@ -54,10 +54,6 @@ pub fn init(loglevel: i32) {
     });
 }
 
-pub fn enabled(level: Level) -> bool {
-    SETTINGS.get().is_some_and(|s| level as i32 <= s.threshold)
-}
-
 pub fn write(level: Level, args: fmt::Arguments<'_>) {
     let Some(settings) = SETTINGS.get() else {
         return;

@@ -151,6 +151,18 @@ fn starting_twice_is_905_and_missing_callbacks_are_901_then_902() {
     let session = Session::open(&options(port, 0), Some(Box::new(source)), None).unwrap();
     assert_eq!(session.start(), Err(mimiio::error::MimiError::NoRxFunc));
     session.close();
+
+    let (port, server) = serve_one();
+    let source = ChunkedSource { data: vec![0; 3200], offset: 0, chunk: 3200 };
+    let sink = Collect::default();
+    let session =
+        Session::open(&options(port, 0), Some(Box::new(source)), Some(Box::new(sink))).unwrap();
+    assert_eq!(session.start(), Ok(()));
+    assert_eq!(session.start(), Err(mimiio::error::MimiError::StartFailed));
+    wait_inactive(&session);
+    assert_eq!(session.error(), 0);
+    session.close();
+    assert_eq!(server.join().unwrap().audio, vec![0; 3200]);
 }
 
 /// A sink that is slow, so results pile up behind it.
